@@ -1,0 +1,56 @@
+"""Loop control and error types, caught in one place (the agent loop, the CLI, the server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KatError(Exception):
+    """Base of kat-lsp's own errors."""
+
+
+class ConfigError(KatError):
+    """Bad or missing configuration. The message says what to do about it."""
+
+
+class SandboxUnavailable(ConfigError):
+    """bubblewrap is missing and the user did not opt out of the sandbox."""
+
+
+class ModelError(KatError):
+    """A model call failed for good (after the client's retries)."""
+
+
+class AgentExit(Exception):  # noqa: N818 - loop control, not an error
+    """Ends a sample. `exit_status` is recorded in the trajectory."""
+
+    exit_status = "exit"
+
+    def __init__(self, message: str = "", **payload: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.payload = payload
+
+
+class Submitted(AgentExit):
+    """The model called `submit`. payload: `command` in phase testgen."""
+
+    exit_status = "submitted"
+
+
+class LimitsExceeded(AgentExit):
+    """A per-sample limit (steps, wall time, tokens, cost, format errors) was hit."""
+
+    exit_status = "limits_exceeded"
+
+
+class ModelFailed(AgentExit):
+    """The model endpoint kept failing; the sample ends, the run goes on."""
+
+    exit_status = "model_error"
+
+
+class FormatError(Exception):  # noqa: N818 - goes back to the model, not to the user
+    """The model's turn could not be executed (no tool call, two calls, bad arguments).
+
+    The message is shown to the model, which is asked again."""
