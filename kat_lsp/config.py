@@ -202,7 +202,9 @@ def load_config(
         layer, path = _file_settings(Path(root))
         _apply(data, layer, str(path))
     env = os.environ if environ is None else environ
-    _apply(data, {field: env[key] for key, field in ENV_KEYS.items() if env.get(key)}, "environment")
+    _apply(
+        data, {field: env[key] for key, field in ENV_KEYS.items() if env.get(key)}, "environment"
+    )
     _apply(data, {k: v for k, v in (overrides or {}).items() if v is not None}, "settings")
     config = KatConfig(**data)
     if config.samples < 1 or config.rounds < 1 or config.top_k < 1:

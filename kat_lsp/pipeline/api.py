@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 RunPhase = Literal[
-    "snapshot", "generate", "dedup", "testgen", "execute", "judge", "reflect", "done",
-    "cancelled", "failed",
+    "snapshot",
+    "generate",
+    "dedup",
+    "testgen",
+    "execute",
+    "judge",
+    "reflect",
+    "done",
+    "cancelled",
+    "failed",
 ]
 SampleStatus = Literal["pending", "running", "submitted", "no_change", "failed", "limits_exceeded"]
 
@@ -50,8 +58,17 @@ class RankedCandidate:
     regressions: int | None = None
 
     def to_ranked_json(self) -> dict[str, Any]:
-        keys = ("id", "rank", "patch", "judge_score", "tests_passed", "tests_total",
-                "cluster_size", "samples", "round")
+        keys = (
+            "id",
+            "rank",
+            "patch",
+            "judge_score",
+            "tests_passed",
+            "tests_total",
+            "cluster_size",
+            "samples",
+            "round",
+        )
         return {k: getattr(self, k) for k in keys}
 
     def to_dict(self) -> dict[str, Any]:

@@ -53,9 +53,7 @@ class TreeReport:
 
 
 def _git(path: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-C", str(path), *args], check=True, capture_output=True, text=True
-    )
+    subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, text=True)
 
 
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -94,11 +92,23 @@ async def run_on_tree(
             if candidate_patch:
                 await anyio.to_thread.run_sync(lambda: apply_patch(checkout.path, candidate_patch))
             await anyio.to_thread.run_sync(
-                lambda: _git(checkout.path, "add", "-A")
-                or _git(checkout.path, "commit", "-q", "--allow-empty", "--no-verify", "-m", "candidate")
+                lambda: (
+                    _git(checkout.path, "add", "-A")
+                    or _git(
+                        checkout.path,
+                        "commit",
+                        "-q",
+                        "--allow-empty",
+                        "--no-verify",
+                        "-m",
+                        "candidate",
+                    )
+                )
             )
         except (PatchError, subprocess.CalledProcessError) as exc:
-            report.runs = [TestRun(t.index, False, f"candidate does not apply: {exc}") for t in tests]
+            report.runs = [
+                TestRun(t.index, False, f"candidate does not apply: {exc}") for t in tests
+            ]
             return report
         executor = make_executor(checkout.path, config)
         for test in tests:

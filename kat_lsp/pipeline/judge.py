@@ -74,7 +74,9 @@ async def judge_candidate(
         {"role": "system", "content": _system("judge_system", config, [SCORE_TOOL])},
         {
             "role": "user",
-            "content": render("judge_instance", issue=issue.strip(), patch=patch, test_results=tests),
+            "content": render(
+                "judge_instance", issue=issue.strip(), patch=patch, test_results=tests
+            ),
         },
     ]
     usage = Usage()
@@ -96,9 +98,14 @@ async def judge_candidate(
         else:
             problem = " ".join(response.format_errors) or "call the `score` tool exactly once"
         for raw in response.message.get("tool_calls") or []:
-            messages.append({"role": "tool", "tool_call_id": raw["id"], "content": "Rejected: " + problem})
+            messages.append(
+                {"role": "tool", "tool_call_id": raw["id"], "content": "Rejected: " + problem}
+            )
         messages.append(
-            {"role": "user", "content": f"Your answer was not usable: {problem}. Call `score` exactly once."}
+            {
+                "role": "user",
+                "content": f"Your answer was not usable: {problem}. Call `score` exactly once.",
+            }
         )
     return Verdict(None, f"no valid score ({problem})", usage)
 
@@ -111,7 +118,9 @@ async def reflect_on_round(
         {"role": "system", "content": render("reflect_system")},
         {
             "role": "user",
-            "content": render("reflect_instance", issue=issue.strip(), round=ctx.round, candidates=round_text),
+            "content": render(
+                "reflect_instance", issue=issue.strip(), round=ctx.round, candidates=round_text
+            ),
         },
     ]
     try:

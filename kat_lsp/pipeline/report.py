@@ -11,7 +11,11 @@ PATCH_CHARS = 4000
 def _clip(text: str, limit: int = PATCH_CHARS) -> str:
     if len(text) <= limit:
         return text
-    return text[: limit // 2] + f"\n[... {len(text) - limit} characters clipped ...]\n" + text[-limit // 2 :]
+    return (
+        text[: limit // 2]
+        + f"\n[... {len(text) - limit} characters clipped ...]\n"
+        + text[-limit // 2 :]
+    )
 
 
 def test_summary(candidate: Scored, tests: list[ReproTest]) -> str:
@@ -41,7 +45,8 @@ def round_summary(
     in_round = [g for g in groups.values() if g.round <= rnd]
     ranked_keys = [g.key for g in ranked]
     ordered = sorted(
-        in_round, key=lambda g: (ranked_keys.index(g.key) if g.key in ranked_keys else 99, g.representative)
+        in_round,
+        key=lambda g: (ranked_keys.index(g.key) if g.key in ranked_keys else 99, g.representative),
     )
     if not ordered:
         parts.append("No attempt produced a change.")
@@ -51,8 +56,6 @@ def round_summary(
         parts.append(
             f'<candidate id="c{g.representative}" samples="{g.size}" '
             f'tests="{g.tests_passed}/{g.tests_total}" judge="{score}">\n'
-            f"{_clip(g.patch)}\n"
-            + (f"Reviewer: {reasons}\n" if reasons else "")
-            + "</candidate>"
+            f"{_clip(g.patch)}\n" + (f"Reviewer: {reasons}\n" if reasons else "") + "</candidate>"
         )
     return "\n".join(parts)

@@ -63,7 +63,9 @@ class LimitedModel:
         temperature: float | None = None,
     ) -> ModelResponse:
         async with self.limiter:
-            response = await self.model.query(messages, ctx=ctx, tools=tools, temperature=temperature)
+            response = await self.model.query(
+                messages, ctx=ctx, tools=tools, temperature=temperature
+            )
         self.usage.add(response.usage)
         return response
 
@@ -71,7 +73,9 @@ class LimitedModel:
 class Pipeline:
     """Runs issues through the KAT workflow with one configuration and one model."""
 
-    def __init__(self, config: KatConfig, model: Model | None = None, *, runs_base: Path | None = None):
+    def __init__(
+        self, config: KatConfig, model: Model | None = None, *, runs_base: Path | None = None
+    ):
         if model is None:
             config.require_endpoint()
             from kat_lsp.model.openai_model import OpenAIModel
@@ -100,7 +104,14 @@ class Pipeline:
 class _Run:
     """The state of one run; lives as long as `Pipeline.run`."""
 
-    def __init__(self, pipeline: Pipeline, issue: str, root: Path, run_id: str, on_event: EventCallback | None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        issue: str,
+        root: Path,
+        run_id: str,
+        on_event: EventCallback | None,
+    ):
         self.config = pipeline.config
         self.model = LimitedModel(pipeline.model, self.config.model_concurrency)
         self.issue, self.root, self.run_id, self.on_event = issue, root, run_id, on_event
@@ -127,8 +138,12 @@ class _Run:
         if self.on_event is None:
             return
         event = RunEvent(
-            self.run_id, self.phase, self.percentage, self.message,
-            [SampleState(**vars(s)) for s in self.samples.values()], self.candidates(),
+            self.run_id,
+            self.phase,
+            self.percentage,
+            self.message,
+            [SampleState(**vars(s)) for s in self.samples.values()],
+            self.candidates(),
         )
         try:
             self.on_event(event)
@@ -145,9 +160,17 @@ class _Run:
     def candidates(self) -> list[RankedCandidate]:
         return [
             RankedCandidate(
-                id=f"c{c.representative}", rank=i + 1, patch=c.patch, judge_score=c.judge_score,
-                tests_passed=c.tests_passed, tests_total=c.tests_total, cluster_size=c.size,
-                samples=c.samples, round=c.round, files=c.files, judge_reasons=c.judge_reasons,
+                id=f"c{c.representative}",
+                rank=i + 1,
+                patch=c.patch,
+                judge_score=c.judge_score,
+                tests_passed=c.tests_passed,
+                tests_total=c.tests_total,
+                cluster_size=c.size,
+                samples=c.samples,
+                round=c.round,
+                files=c.files,
+                judge_reasons=c.judge_reasons,
                 regressions=c.regressions,
             )
             for i, c in enumerate(self.ranked)
@@ -160,38 +183,57 @@ class _Run:
         for t in self.tests:
             self.store.save_patch("tests", f"test-{t.index}", t.patch)
         ranked_keys = {c.key for c in self.ranked}
-        self.store.save({
-            "run_id": self.run_id, "issue": self.issue, "root": str(self.root),
-            "status": status, "phase": self.phase, "error": error,
-            "created": self.created, "finished": time.time() if status != "running" else None,
-            "snapshot_commit": self.snapshot.commit if self.snapshot else None,
-            "settings": self.config.public_dict(), "timings": self.timings,
-            "usage": self.model.usage.to_dict(),
-            "samples": [
-                {**vars(s), "patch_chars": len(o.patch)}
-                for o in self.outcomes
-                if (s := self.samples.get(("generate", o.ctx.sample)))
-            ],
-            "tests": [
-                {"index": t.index, "command": t.command, "kept": t.kept, "reason": t.reason}
-                for t in self.tests
-            ],
-            "candidates": [c.to_dict() for c in candidates],
-            "filtered": [
-                {"id": f"c{g.representative}", "samples": g.samples, "tests_passed": g.tests_passed,
-                 "tests_total": g.tests_total}
-                for g in self.groups.values() if g.key not in ranked_keys
-            ],
-            "reflections": self.reflections, "notes": self.notes,
-        })
+        self.store.save(
+            {
+                "run_id": self.run_id,
+                "issue": self.issue,
+                "root": str(self.root),
+                "status": status,
+                "phase": self.phase,
+                "error": error,
+                "created": self.created,
+                "finished": time.time() if status != "running" else None,
+                "snapshot_commit": self.snapshot.commit if self.snapshot else None,
+                "settings": self.config.public_dict(),
+                "timings": self.timings,
+                "usage": self.model.usage.to_dict(),
+                "samples": [
+                    {**vars(s), "patch_chars": len(o.patch)}
+                    for o in self.outcomes
+                    if (s := self.samples.get(("generate", o.ctx.sample)))
+                ],
+                "tests": [
+                    {"index": t.index, "command": t.command, "kept": t.kept, "reason": t.reason}
+                    for t in self.tests
+                ],
+                "candidates": [c.to_dict() for c in candidates],
+                "filtered": [
+                    {
+                        "id": f"c{g.representative}",
+                        "samples": g.samples,
+                        "tests_passed": g.tests_passed,
+                        "tests_total": g.tests_total,
+                    }
+                    for g in self.groups.values()
+                    if g.key not in ranked_keys
+                ],
+                "reflections": self.reflections,
+                "notes": self.notes,
+            }
+        )
         return candidates
 
     def result(self, status: str, error: str | None = None) -> RunResult:
         candidates = self.persist(status, error)
         return RunResult(
-            run_id=self.run_id, issue=self.issue, root=self.root, status=status,  # type: ignore[arg-type]
-            candidates=candidates, snapshot_commit=self.snapshot.commit if self.snapshot else None,
-            error=error, run_dir=self.store.path,
+            run_id=self.run_id,
+            issue=self.issue,
+            root=self.root,
+            status=status,  # type: ignore[arg-type]
+            candidates=candidates,
+            snapshot_commit=self.snapshot.commit if self.snapshot else None,
+            error=error,
+            run_dir=self.store.path,
         )
 
     # ----- the run ------------------------------------------------------------------
@@ -237,8 +279,11 @@ class _Run:
         first = 0
         reflection: str | None = None
         for rnd, count in enumerate(budget):
-            self.set_phase("generate", f"round {rnd + 1}/{len(budget)}: generating {count} candidates",
-                           5 + 65 * first // total)
+            self.set_phase(
+                "generate",
+                f"round {rnd + 1}/{len(budget)}: generating {count} candidates",
+                5 + 65 * first // total,
+            )
             async with anyio.create_task_group() as tg:
                 for index in range(first, first + count):
                     tg.start_soon(self.sample, snapshot, "generate", index, rnd, reflection, total)
@@ -250,8 +295,10 @@ class _Run:
                 break
             winner = dominant_group(list(self.groups.values()), first, self.kept_tests())
             if self.config.early_stop and winner is not None:
-                note = (f"early stop after round {rnd + 1}: candidate c{winner.representative} holds "
-                        f"{winner.size} of {first} samples and passes all {self.kept_tests()} tests")
+                note = (
+                    f"early stop after round {rnd + 1}: candidate c{winner.representative} holds "
+                    f"{winner.size} of {first} samples and passes all {self.kept_tests()} tests"
+                )
                 self.notes.append(note)
                 for i in range(first, self.config.samples):
                     self.samples[("generate", i)].status = "no_change"
@@ -260,8 +307,11 @@ class _Run:
                 break
             self.set_phase("reflect", f"reflecting on round {rnd + 1}")
             text, _ = await reflect_on_round(
-                self.model, self.config, self.ctx("reflect", rnd, rnd),
-                issue=self.issue, round_text=round_summary(self.ranked, self.groups, rnd, self.tests),
+                self.model,
+                self.config,
+                self.ctx("reflect", rnd, rnd),
+                issue=self.issue,
+                round_text=round_summary(self.ranked, self.groups, rnd, self.tests),
             )
             if text:
                 self.reflections.append(text)
@@ -274,8 +324,15 @@ class _Run:
     def kept_tests(self) -> int:
         return sum(t.kept for t in self.tests)
 
-    async def sample(self, snapshot: Snapshot, phase: Phase, index: int, rnd: int,
-                     reflection: str | None, total: int) -> SampleOutcome:
+    async def sample(
+        self,
+        snapshot: Snapshot,
+        phase: Phase,
+        index: int,
+        rnd: int,
+        reflection: str | None,
+        total: int,
+    ) -> SampleOutcome:
         state = self.samples[(phase, index)]
 
         def on_start() -> None:
@@ -287,9 +344,15 @@ class _Run:
             self.emit()
 
         outcome = await run_sample(
-            ctx=self.ctx(phase, rnd, index), issue=self.issue, snapshot=snapshot, config=self.config,
-            model=self.model, run_dir=self.store.path,
-            reflection=reflection, on_step=on_step, on_start=on_start,
+            ctx=self.ctx(phase, rnd, index),
+            issue=self.issue,
+            snapshot=snapshot,
+            config=self.config,
+            model=self.model,
+            run_dir=self.store.path,
+            reflection=reflection,
+            on_step=on_step,
+            on_start=on_start,
         )
         state.exit_status = outcome.exit_status
         state.status = _status_of(outcome)
@@ -331,12 +394,20 @@ class _Run:
             rep = by_sample[g.representative]
             scored = self.groups.get(g.key)
             if scored is None:
-                self.groups[g.key] = Scored(g.key, g.representative, list(g.samples), rep.ctx.round,
-                                            rep.patch, patch_files(rep.patch))
+                self.groups[g.key] = Scored(
+                    g.key,
+                    g.representative,
+                    list(g.samples),
+                    rep.ctx.round,
+                    rep.patch,
+                    patch_files(rep.patch),
+                )
             else:
                 scored.samples = list(g.samples)
         kept = [t for t in self.tests if t.kept]
-        fresh = [g for g in self.groups.values() if g.tests_total != len(kept) or g.regressions is None]
+        fresh = [
+            g for g in self.groups.values() if g.tests_total != len(kept) or g.regressions is None
+        ]
         self.set_phase("execute", f"running {len(kept)} tests on {len(fresh)} candidates", 72)
         if self.config.test_command and self.base_failures is None:
             base = await self.on_tree(snapshot, "base", "", [], regression=True)
@@ -355,15 +426,29 @@ class _Run:
         self.emit()
         self.persist("running")
 
-    async def on_tree(self, snapshot: Snapshot, name: str, patch: str, tests: list[ReproTest],
-                      regression: bool = False) -> TreeReport:
+    async def on_tree(
+        self,
+        snapshot: Snapshot,
+        name: str,
+        patch: str,
+        tests: list[ReproTest],
+        regression: bool = False,
+    ) -> TreeReport:
         async with self.test_limiter:
-            return await run_on_tree(snapshot, name, patch, tests, self.config, regression=regression)
+            return await run_on_tree(
+                snapshot, name, patch, tests, self.config, regression=regression
+            )
 
-    async def score_tree(self, snapshot: Snapshot, g: Scored, kept: list[ReproTest],
-                         base_failures: set[str] | None) -> None:
-        report = await self.on_tree(snapshot, f"exec-c{g.representative}", g.patch, kept,
-                                    regression=base_failures is not None)
+    async def score_tree(
+        self, snapshot: Snapshot, g: Scored, kept: list[ReproTest], base_failures: set[str] | None
+    ) -> None:
+        report = await self.on_tree(
+            snapshot,
+            f"exec-c{g.representative}",
+            g.patch,
+            kept,
+            regression=base_failures is not None,
+        )
         g.tests_passed, g.tests_total = report.passed, len(kept)
         g.test_runs = report.runs
         if base_failures is not None and report.regression_failures is not None:
@@ -374,8 +459,12 @@ class _Run:
     async def judge(self, g: Scored, rnd: int) -> None:
         index = sorted(self.groups.values(), key=lambda s: s.representative).index(g)
         verdict = await judge_candidate(
-            self.model, self.config, self.ctx("judge", rnd, index),
-            issue=self.issue, patch=g.patch, tests=test_summary(g, self.tests),
+            self.model,
+            self.config,
+            self.ctx("judge", rnd, index),
+            issue=self.issue,
+            patch=g.patch,
+            tests=test_summary(g, self.tests),
         )
         if verdict.score is not None:
             g.judge_scores.append(verdict.score)

@@ -1,0 +1,181 @@
+"""The `kat-lsp` command: `serve` (the language server) and `fix` (one headless run).
+
+Imports stay light here (argparse only): the pipeline, rich and openai load when a
+command needs them, so that `kat-lsp fix` reaches its first model request quickly.
+Exit codes of `fix`: 0 a candidate, 3 no candidate, 2 usage or configuration error,
+1 the best patch could not be applied (`--apply`), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kat_lsp import __version__
+
+EXAMPLES = """\
+examples:
+  kat-lsp fix --repo . --issue "divide() crashes on zero instead of raising ValueError"
+  kat-lsp fix --repo ~/src/app --issue-file issue.md --samples 8 --rounds 2 --out fix-out
+  OPENAI_BASE_URL=http://localhost:8000/v1 KAT_MODEL=qwen3-coder kat-lsp fix --repo . --issue-file bug.md --apply
+  kat-lsp serve                       # language server on stdio (for editors)
+  kat-lsp serve --tcp --port 2087     # language server on TCP
+"""
+
+EXIT_OK, EXIT_APPLY_FAILED, EXIT_USAGE, EXIT_NO_CANDIDATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    """Bad command line input; the message says what to do."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kat-lsp",
+        description="An IDE-side coding agent: fixes an issue by generating candidate patches "
+        "in sandboxed checkouts, filtering them with model-written reproduction tests, "
+        "having the model judge them, and reflecting between rounds.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"kat-lsp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    fix = sub.add_parser(
+        "fix",
+        help="fix an issue headlessly and write ranked candidates",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fix.add_argument(
+        "--repo",
+        required=True,
+        type=Path,
+        help="the workspace folder (git repository or plain folder)",
+    )
+    issue = fix.add_mutually_exclusive_group(required=True)
+    issue.add_argument("--issue", help="the issue text")
+    issue.add_argument("--issue-file", type=Path, help="a file holding the issue text")
+    fix.add_argument("--samples", type=int, help="K: candidate samples over all rounds (default 4)")
+    fix.add_argument("--rounds", type=int, help="R: rounds the samples are spread over (default 1)")
+    fix.add_argument("--top-k", type=int, help="candidates that go on to the judge (default 3)")
+    fix.add_argument("--test-samples", type=int, help="reproduction-test samples (default 4)")
+    fix.add_argument(
+        "--out", type=Path, help="folder for ranked.json and best.patch (default: the run's folder)"
+    )
+    fix.add_argument(
+        "--apply", action="store_true", help="apply the best patch to the working tree"
+    )
+    fix.add_argument(
+        "--json", action="store_true", help="print the ranked result as JSON on stdout"
+    )
+    fix.add_argument("--model", help="model name (overrides KAT_MODEL)")
+    fix.add_argument(
+        "--base-url", help="OpenAI-compatible endpoint with /v1 (overrides OPENAI_BASE_URL)"
+    )
+    fix.add_argument("--api-key", help="API key (prefer OPENAI_API_KEY in the environment)")
+    fix.add_argument(
+        "--tool-mode", choices=["function", "text"], help="how tools are offered to the model"
+    )
+    fix.add_argument(
+        "--sandbox", choices=["bwrap", "none"], help="'none' runs model commands unsandboxed"
+    )
+    fix.add_argument("--test-command", help="the project's test command, for regression checks")
+    fix.add_argument("--step-limit", type=int, help="model turns per sample (default 40)")
+    fix.add_argument("-q", "--quiet", action="store_true", help="no progress display")
+
+    serve = sub.add_parser("serve", help="run the language server (stdio by default)")
+    serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
+    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    serve.add_argument("--log-file", type=Path, help="also write the log to this file")
+    serve.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    return parser
+
+
+def read_issue(args: argparse.Namespace) -> str:
+    if args.issue_file is not None:
+        try:
+            text = args.issue_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read --issue-file {args.issue_file}: {exc.strerror}") from exc
+    else:
+        text = args.issue
+    if not text or not text.strip():
+        raise UsageError(
+            "the issue text is empty: describe the problem with --issue or --issue-file"
+        )
+    return str(text)
+
+
+def fix_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "samples": args.samples,
+        "rounds": args.rounds,
+        "top_k": args.top_k,
+        "test_samples": args.test_samples,
+        "model": args.model,
+        "base_url": args.base_url,
+        "api_key": args.api_key,
+        "tool_mode": args.tool_mode,
+        "sandbox": args.sandbox,
+        "test_command": args.test_command,
+        "step_limit": args.step_limit,
+    }
+
+
+def run_fix(args: argparse.Namespace) -> int:
+    from kat_lsp.config import load_config
+    from kat_lsp.exceptions import ConfigError
+
+    repo: Path = args.repo.expanduser()
+    if not repo.is_dir():
+        raise UsageError(
+            f"--repo {args.repo}: no such folder; pass the folder of the project to fix"
+        )
+    issue = read_issue(args)
+    try:
+        config = load_config(repo, fix_overrides(args))
+        config.require_endpoint()
+        from kat_lsp.sandbox import check_sandbox
+
+        check_sandbox(config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
+    from kat_lsp.cli_fix import execute_fix
+
+    return execute_fix(args, config, repo.resolve(), issue)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from kat_lsp.server import main as serve_main
+
+    return int(serve_main(args) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        if args.command == "fix":
+            return run_fix(args)
+        return run_serve(args)
+    except UsageError as exc:
+        print(f"kat-lsp: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("kat-lsp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)

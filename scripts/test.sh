@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh machine, then runs every check:
+# lint, types, the Python test suite (real git, bubblewrap, HTTP, LSP over stdio,
+# headless Neovim) and the VS Code extension's unit and real-VS-Code tests.
+# Skip parts with KAT_SKIP_EXTENSION=1 or KAT_SKIP_E2E=1 (the extension's VS Code run).
+set -euo pipefail
+repo_root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo_root"
+
+need_apt=()
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v nvim >/dev/null 2>&1 || need_apt+=(neovim)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "test.sh: apt-get install ${need_apt[*]}"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "test.sh: pip install -e .[dev]"
+python3 -m pip install -q -e ".[dev]" 2>&1 | grep -v -e '^WARNING' -e 'pip version' || true
+
+echo "test.sh: ruff"
+python3 -m ruff check kat_lsp tests bench
+python3 -m ruff format --check kat_lsp tests bench
+echo "test.sh: mypy"
+python3 -m mypy kat_lsp
+
+echo "test.sh: pytest"
+python3 -m pytest -q -p no:cacheprovider
+
+if [ "${KAT_SKIP_EXTENSION:-0}" != 1 ] && [ -f extension/package.json ]; then
+  echo "test.sh: extension"
+  bash extension/scripts/ci.sh
+fi
