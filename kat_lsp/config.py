@@ -38,8 +38,11 @@ class KatConfig:
     temperature_generate: float = 1.0
     """Sampling temperature of phase `generate` (high: the K samples should differ)."""
     temperature_testgen: float = 0.8
+    """Sampling temperature of phase `testgen` (reproduction tests)."""
     temperature_judge: float = 0.2
+    """Sampling temperature of phase `judge` (low: scores should be stable)."""
     temperature_reflect: float = 0.3
+    """Sampling temperature of phase `reflect`."""
     max_tokens: int | None = None
     """Completion token cap per request (None: the endpoint's default)."""
     request_timeout: float = 300.0
@@ -49,6 +52,7 @@ class KatConfig:
     price_input_per_mtok: float | None = None
     """Price per million prompt tokens; with the output price it enables cost tracking."""
     price_output_per_mtok: float | None = None
+    """Price per million completion tokens."""
     stream: bool = False
     """Stream completions (tokens arrive as they are produced; same result)."""
 
