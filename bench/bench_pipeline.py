@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -111,7 +112,7 @@ def prefix_stability(requests: list[dict]) -> tuple[int, int, bool]:
     ok = total = 0
     for reqs in by_traj.values():
         reqs.sort(key=lambda r: r["time"])
-        for prev, cur in zip(reqs, reqs[1:], strict=False):
+        for prev, cur in itertools.pairwise(reqs):
             total += 1
             a, b = prev["body"]["messages"], cur["body"]["messages"]
             ok += json.dumps(b[: len(a)], sort_keys=True) == json.dumps(a, sort_keys=True)
