@@ -1,0 +1,1 @@
+"""Test doubles: the scripted model server helpers (`tests.fakes.server`)."""
