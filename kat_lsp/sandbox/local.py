@@ -1,0 +1,13 @@
+"""`LocalExecutor`: model commands without a sandbox (`sandbox = "none"`, and the bench baseline).
+
+Same contract as the bubblewrap executor — new session, process-group kill, scrubbed
+environment, clipped output — but the command can read and write whatever the user can.
+"""
+
+from __future__ import annotations
+
+from kat_lsp.sandbox.process import ProcessExecutor
+
+
+class LocalExecutor(ProcessExecutor):
+    """Runs `bash -c command` in `root` as a plain child process group."""

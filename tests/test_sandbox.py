@@ -1,0 +1,292 @@
+"""The executors for real: bubblewrap isolation, process-tree kills, clipping, environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kat_lsp.config import KatConfig
+from kat_lsp.exceptions import SandboxUnavailable
+from kat_lsp.interfaces import Executor
+from kat_lsp.sandbox import (
+    BwrapExecutor,
+    LocalExecutor,
+    check_sandbox,
+    make_executor,
+    scrub_env,
+)
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def sandbox(tree: Path) -> BwrapExecutor:
+    return BwrapExecutor(tree, timeout=30, output_cap=10_000)
+
+
+@pytest.fixture(params=["bwrap", "local"])
+def any_executor(request: pytest.FixtureRequest, tree: Path) -> Executor:
+    kind = BwrapExecutor if request.param == "bwrap" else LocalExecutor
+    return kind(tree, timeout=30, output_cap=10_000)
+
+
+def processes_with(marker: str) -> list[str]:
+    """Command lines of live processes that mention `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().split(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if marker in cmdline and state != "Z":
+            found.append(cmdline)
+    return found
+
+
+def marked_sleep(marker: str, seconds: int = 1000) -> str:
+    """A shell snippet starting a sleep whose argv[0] is `marker` (findable in /proc)."""
+    return f"bash -c 'exec -a {marker} sleep {seconds}'"
+
+
+# --- running and output -------------------------------------------------------------
+
+
+async def test_exit_code_and_combined_output(any_executor: Executor) -> None:
+    result = await any_executor.run("echo out; echo err >&2; exit 3")
+    assert result.exit_code == 3 and not result.timed_out
+    assert result.output == "out\nerr\n"
+
+
+async def test_clipping_keeps_head_and_tail(any_executor: Executor) -> None:
+    result = await any_executor.run("seq 1 200000", output_cap=1000)
+    full = "".join(f"{i}\n" for i in range(1, 200001))
+    assert result.clipped and result.exit_code == 0
+    assert result.output.startswith(full[:500])
+    assert result.output.endswith(full[-500:])
+    assert f"[... {len(full) - 1000} characters clipped: use head/tail/grep" in result.output
+
+
+async def test_gigantic_output_does_not_fill_memory(sandbox: BwrapExecutor) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = await sandbox.run("head -c 300000000 /dev/zero | tr '\\0' a; echo; echo END")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert result.clipped and result.output.endswith("a\nEND\n")
+    assert len(result.output) < 10_200
+    assert grown_mb < 100, f"peak memory grew by {grown_mb:.0f} MB for 300 MB of output"
+
+
+async def test_undecodable_output_is_replaced(any_executor: Executor) -> None:
+    result = await any_executor.run("printf 'caf\\xe9\\n'")
+    assert result.output == "caf\ufffd\n"
+
+
+# --- process lifetime ---------------------------------------------------------------
+
+
+async def test_timeout_kills_the_whole_tree(any_executor: Executor, tree: Path) -> None:
+    marker = f"kat-test-{uuid.uuid4().hex[:12]}"
+    command = f"(sleep 3; touch late-marker) & {marked_sleep(marker)} & sleep 1000"
+    result = await any_executor.run(command, timeout=1)
+    assert result.timed_out and result.exit_code is None
+    assert processes_with(marker) == []
+    await asyncio.sleep(3.5)
+    assert not (tree / "late-marker").exists()
+
+
+async def test_background_children_die_when_the_command_ends(any_executor: Executor) -> None:
+    marker = f"kat-test-{uuid.uuid4().hex[:12]}"
+    result = await any_executor.run(f"{marked_sleep(marker, 300)} & sleep 300 & echo started")
+    assert result.exit_code == 0 and result.output == "started\n"
+    assert processes_with(marker) == []
+
+
+async def test_sandbox_kills_processes_that_leave_the_group(sandbox: BwrapExecutor) -> None:
+    marker = f"kat-test-{uuid.uuid4().hex[:12]}"
+    result = await sandbox.run(f"setsid {marked_sleep(marker)} & sleep 1000", timeout=1)
+    assert result.timed_out
+    assert processes_with(marker) == []
+
+
+async def test_cancelling_a_run_kills_its_tree(any_executor: Executor) -> None:
+    marker = f"kat-test-{uuid.uuid4().hex[:12]}"
+    task = asyncio.create_task(any_executor.run(f"{marked_sleep(marker)} & echo up; wait"))
+    for _ in range(200):
+        if processes_with(marker):
+            break
+        await asyncio.sleep(0.05)
+    assert processes_with(marker), "the command did not start"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert processes_with(marker) == []
+
+
+# --- isolation ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield server.getsockname()[1]
+    server.close()
+
+
+async def test_no_network_inside(sandbox: BwrapExecutor, tree: Path, listening_port: int) -> None:
+    connect = f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {listening_port}), 3)\""
+    outside = await LocalExecutor(tree).run(connect)
+    assert outside.exit_code == 0, outside.output
+    inside = await sandbox.run(connect)
+    assert inside.exit_code != 0 and "ConnectionRefusedError" in inside.output
+    interfaces = await sandbox.run("tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")
+    assert interfaces.output == "lo\n"
+
+
+async def test_cannot_write_outside_the_tree(sandbox: BwrapExecutor, tmp_path: Path) -> None:
+    name = f"kat-test-{uuid.uuid4().hex[:12]}"
+    sibling = tmp_path / "sibling"
+    sibling.mkdir()
+    visible = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        attempts = {
+            "etc": f"touch /etc/{name}",
+            "remount": f"mount -o remount,rw / && touch /etc/{name}",
+            "var-tmp": f"echo x > {visible}/{name}",
+            "sibling": f"mkdir -p {sibling} && echo x > {sibling}/{name}",
+        }
+        for label, command in attempts.items():
+            result = await sandbox.run(command)
+            assert not Path("/etc", name).exists(), label
+            if label != "sibling":  # the private /tmp may accept it; the real folder must not
+                assert result.exit_code != 0, (label, result.output)
+        assert not (visible / name).exists() and not (sibling / name).exists()
+    finally:
+        shutil.rmtree(visible)
+
+
+async def test_tree_home_and_private_tmp_are_writable(sandbox: BwrapExecutor, tree: Path) -> None:
+    name = f"kat-test-{uuid.uuid4().hex[:12]}"
+    result = await sandbox.run(
+        f"echo made > made.txt && echo t > /tmp/{name} && cat /tmp/{name} && touch ~/x && pwd"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == f"t\n{tree}\n"
+    assert (tree / "made.txt").read_text() == "made\n"
+    assert not Path("/tmp", name).exists()
+
+
+async def test_credentials_are_not_passed_in(monkeypatch: pytest.MonkeyPatch, tree: Path) -> None:
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "FOO_TOKEN", "MY_SECRET", "db_password"):
+        monkeypatch.setenv(name, "leak-me")
+    monkeypatch.setenv("KAT_VISIBLE", "yes")
+    for executor in (BwrapExecutor(tree), LocalExecutor(tree)):
+        result = await executor.run("env")
+        assert "leak-me" not in result.output
+        assert "KAT_VISIBLE=yes" in result.output
+
+
+def test_scrub_env_patterns() -> None:
+    env = {"API_KEY": "1", "keyring": "1", "GH_TOKEN": "1", "X_SECRET_Y": "1", "PGPASSWORD": "1",
+           "OPENAI_ORG": "1", "PATH": "/bin", "HOME": "/h", "LANG": "C"}  # fmt: skip
+    assert scrub_env(env) == {"PATH": "/bin", "HOME": "/h", "LANG": "C"}
+
+
+async def test_git_works_inside(sandbox: BwrapExecutor) -> None:
+    result = await sandbox.run(
+        "git init -q && echo a > f && git add f && git commit -qm first && git log --format=%an:%s"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == "kat-lsp agent:first\n"
+    no_message = await sandbox.run("echo b >> f && git commit -qa")
+    assert no_message.exit_code != 0 and "git commit -m" in no_message.output
+
+
+async def test_chained_shared_clones_under_tmp_see_borrowed_objects(tmp_path: Path) -> None:
+    """The pipeline's layout: checkout -> private snapshot repo -> user repo, all in /tmp."""
+    user = tmp_path / "user"
+    user.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=user, check=True)
+    (user / "a.txt").write_text("a\n")
+    subprocess.run([*git, "add", "a.txt"], cwd=user, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=user, check=True)
+    private, checkout = tmp_path / "cache" / "private", tmp_path / "cache" / "checkout"
+    subprocess.run(["git", "clone", "-q", "--shared", str(user), str(private)], check=True)
+    subprocess.run(["git", "clone", "-q", "--shared", str(private), str(checkout)], check=True)
+    result = await BwrapExecutor(checkout).run(
+        "git log --format=%s && git show HEAD:a.txt && echo b > b.txt && git add b.txt "
+        "&& git commit -qm next && git diff HEAD~1 --stat && touch "
+        f"{user}/.git/objects/probe"
+    )
+    assert result.output.startswith("base\na\n") and "b.txt | 1 +" in result.output
+    assert result.exit_code != 0 and "Read-only file system" in result.output
+    assert not (user / ".git" / "objects" / "probe").exists()
+
+
+# --- choosing an executor -----------------------------------------------------------
+
+
+@pytest.fixture
+def path_without_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "python3", "env"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir
+
+
+def test_missing_bwrap_says_how_to_install_or_opt_out(path_without_bwrap: Path, tree: Path) -> None:
+    with pytest.raises(SandboxUnavailable) as caught:
+        make_executor(tree, KatConfig())
+    message = str(caught.value)
+    assert "apt-get install bubblewrap" in message and "dnf install bubblewrap" in message
+    assert 'sandbox = "none"' in message and "--sandbox none" in message
+    with pytest.raises(SandboxUnavailable):
+        check_sandbox(KatConfig(sandbox="bwrap"))
+
+
+def test_broken_bwrap_is_reported(path_without_bwrap: Path, tree: Path) -> None:
+    fake = path_without_bwrap / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(SandboxUnavailable, match="No permissions to create new namespace"):
+        check_sandbox(KatConfig())
+
+
+async def test_opting_out_runs_locally(path_without_bwrap: Path, tree: Path) -> None:
+    config = KatConfig(sandbox="none", command_timeout=7, output_cap=123)
+    assert check_sandbox(config) is None
+    executor = make_executor(tree, config)
+    assert isinstance(executor, LocalExecutor) and executor.output_cap == 123
+    result = await executor.run("echo $PAGER > out.txt && pwd")
+    assert result.exit_code == 0 and result.output == f"{tree}\n"
+    assert (tree / "out.txt").read_text() == "cat\n"
+
+
+def test_make_executor_uses_bwrap_by_default(tree: Path) -> None:
+    executor = make_executor(tree, KatConfig(command_timeout=5, output_cap=77))
+    assert isinstance(executor, BwrapExecutor)
+    assert (executor.timeout, executor.output_cap) == (5, 77)
+    assert os.path.isabs(executor.bwrap)
