@@ -52,8 +52,12 @@ class TreeReport:
         return sum(r.passed for r in self.runs)
 
 
-def _git(path: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(path), *args], check=True, capture_output=True, text=True)
+def _git(path: Path, *commands: tuple[str, ...]) -> None:
+    """Run git commands in `path`, one after another; the first failure raises."""
+    for command in commands:
+        subprocess.run(
+            ["git", "-C", str(path), *command], check=True, capture_output=True, text=True
+        )
 
 
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -92,18 +96,10 @@ async def run_on_tree(
             if candidate_patch:
                 await anyio.to_thread.run_sync(lambda: apply_patch(checkout.path, candidate_patch))
             await anyio.to_thread.run_sync(
-                lambda: (
-                    _git(checkout.path, "add", "-A")
-                    or _git(
-                        checkout.path,
-                        "commit",
-                        "-q",
-                        "--allow-empty",
-                        "--no-verify",
-                        "-m",
-                        "candidate",
-                    )
-                )
+                _git,
+                checkout.path,
+                ("add", "-A"),
+                ("commit", "-q", "--allow-empty", "--no-verify", "-m", "candidate"),
             )
         except (PatchError, subprocess.CalledProcessError) as exc:
             report.runs = [
@@ -133,9 +129,7 @@ async def _run_test(path: Path, executor: Executor, test: ReproTest, config: Kat
         result = await executor.run(test.command, timeout=config.test_timeout)
     finally:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(
-                lambda: _git(path, "reset", "-q", "--hard") or _git(path, "clean", "-qfd")
-            )
+            await anyio.to_thread.run_sync(_git, path, ("reset", "-q", "--hard"), ("clean", "-qfd"))
     return TestRun(test.index, result.exit_code == 0 and not result.timed_out, _describe(result))
 
 
@@ -151,8 +145,8 @@ async def validate_tests(
                 test.reason = "passes on the base (does not reproduce the issue)"
             elif run.detail == "timed out":
                 test.reason = f"timed out on the base (> {config.test_timeout:g} s)"
-            elif run.detail.startswith("test does not apply"):
-                test.reason = run.detail
+            elif run.detail.startswith(("test does not apply", "candidate does not apply")):
+                test.reason = "could not be run: " + run.detail
             else:
                 test.kept = True
                 test.reason = f"fails on the base ({run.detail})"

@@ -241,10 +241,11 @@ class _Run:
         self.persist("running")
         self.emit()
         try:
-            self.snapshot = await anyio.to_thread.run_sync(
-                lambda: take_snapshot(self.root, overrides=overrides, run_id=self.run_id)
+            snapshot = await anyio.to_thread.run_sync(
+                lambda: take_snapshot(self.root, overrides=_paths(overrides), run_id=self.run_id)
             )
-            await self.rounds(self.snapshot)
+            self.snapshot = snapshot
+            await self.rounds(snapshot)
             self.set_phase("done", self.done_message(), 100)
             return self.result("done")
         except anyio.get_cancelled_exc_class():
@@ -391,6 +392,8 @@ class _Run:
         ]
         groups = await anyio.to_thread.run_sync(group_candidates, items)
         for g in groups:
+            if g.unchanged:  # formatting-only edits are no fix
+                continue
             rep = by_sample[g.representative]
             scored = self.groups.get(g.key)
             if scored is None:
@@ -413,15 +416,15 @@ class _Run:
             base = await self.on_tree(snapshot, "base", "", [], regression=True)
             self.base_failures = base.regression_failures or set()
         async with anyio.create_task_group() as tg:
-            for g in fresh:
-                tg.start_soon(self.score_tree, snapshot, g, kept, self.base_failures)
+            for scored in fresh:
+                tg.start_soon(self.score_tree, snapshot, scored, kept, self.base_failures)
         survivors = execution_cut(list(self.groups.values()), self.config.top_k)
         self.set_phase("judge", f"judging {len(survivors)} candidates", 85)
         async with anyio.create_task_group() as tg:
-            for g in survivors:
-                if not g.judge_scores and not g.judge_reasons:
+            for scored in survivors:
+                if not scored.judge_scores and not scored.judge_reasons:
                     for _ in range(self.config.judge_samples):
-                        tg.start_soon(self.judge, g, rnd)
+                        tg.start_soon(self.judge, scored, rnd)
         self.ranked = final_order(survivors)
         self.emit()
         self.persist("running")
@@ -469,6 +472,10 @@ class _Run:
         if verdict.score is not None:
             g.judge_scores.append(verdict.score)
         g.judge_reasons.append(verdict.reason)
+
+
+def _paths(overrides: Mapping[str, str] | None) -> dict[str | Path, str]:
+    return dict(overrides.items()) if overrides else {}
 
 
 def _round_of(index: int, budget: list[int]) -> int:
