@@ -4,6 +4,7 @@ sample, never the run; trajectories are written; prompts only ever grow by appen
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -92,7 +93,7 @@ async def test_a_sample_edits_submits_and_leaves_a_trajectory(repo, scripted, tm
     assert traj["info"]["model_stats"]["requests"] == 3
     # Prefix stability: every request extends the previous one exactly.
     bodies = [r["body"]["messages"] for r in chat(server)]
-    for prev, cur in zip(bodies, bodies[1:], strict=False):
+    for prev, cur in itertools.pairwise(bodies):
         assert cur[: len(prev)] == prev
     assert {t["function"]["name"] for t in chat(server)[0]["body"]["tools"]} == {
         "bash",
