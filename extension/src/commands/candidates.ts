@@ -1,0 +1,165 @@
+/** Review (diff or inline), accept and reject a candidate, chosen by argument, view item or quick pick. */
+import * as vscode from "vscode";
+import { Commands, CONFIG_SECTION } from "../common/constants";
+import { isCandidateRef, type Candidate, type CandidateRef } from "../common/protocol";
+import { readSettings } from "../common/settings";
+import { errorText } from "../common/server";
+import { saveDocuments, uriFromServer } from "../common/vscodeapi";
+import { openCandidateDiff, parseCandidateUri } from "../review/diff";
+import { describeCandidate, visibleCandidates, type RunInfo } from "../state/runs";
+import { relativeFile } from "../views/candidates";
+import type { Services } from "./services";
+
+export interface Chosen {
+  ref: CandidateRef;
+  run: RunInfo;
+  candidate: Candidate;
+  /** A single file to show (the view's file items). */
+  file?: string;
+}
+
+export function label(candidate: Pick<Candidate, "rank" | "title">): string {
+  return `#${candidate.rank} ${candidate.title}`;
+}
+
+/** The candidate an argument names (view node, diff editor URI, `{runId, candidateId}`), else a quick pick. */
+export async function chooseCandidate(
+  services: Services,
+  arg: unknown,
+  action: string,
+): Promise<Chosen | undefined> {
+  const { store } = services;
+  const ref = arg instanceof vscode.Uri ? parseCandidateUri(arg) : isCandidateRef(arg) ? arg : undefined;
+  if (ref) {
+    const run = store.get(ref.runId);
+    const candidate = store.candidate(ref);
+    if (!run || !candidate) {
+      void vscode.window.showErrorMessage(
+        `KAT does not know candidate ${ref.candidateId} of run ${ref.runId}: refresh the KAT Candidates view.`,
+      );
+      return undefined;
+    }
+    const file =
+      typeof (arg as { file?: unknown }).file === "string" ? (arg as { file: string }).file : undefined;
+    return { ref: { runId: ref.runId, candidateId: ref.candidateId }, run, candidate, file };
+  }
+  const run = store.latestWithCandidates();
+  if (!run) {
+    const choice = await vscode.window.showInformationMessage(
+      "No KAT candidates yet: run 'KAT: Fix This Issue' first.",
+      "Fix This Issue",
+    );
+    if (choice) {
+      await vscode.commands.executeCommand(Commands.fixIssue);
+    }
+    return undefined;
+  }
+  const items = visibleCandidates(run).map((candidate) => ({
+    label: label(candidate),
+    description: describeCandidate(candidate),
+    detail: candidate.files.map((f) => relativeFile(run, f)).join(", "),
+    candidate,
+  }));
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `KAT: ${action}`,
+    placeHolder: `Candidates for "${run.issue.split("\n")[0]}", best first`,
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  return (
+    picked && {
+      ref: { runId: run.runId, candidateId: picked.candidate.id },
+      run,
+      candidate: picked.candidate,
+    }
+  );
+}
+
+export async function reviewCandidate(services: Services, arg?: unknown): Promise<void> {
+  const chosen = await chooseCandidate(services, arg, "Review Candidate");
+  if (!chosen) {
+    return;
+  }
+  try {
+    await openCandidateDiff(
+      services.diffs,
+      chosen.ref,
+      `KAT ${label(chosen.candidate)}`,
+      services.locate,
+      chosen.file,
+    );
+  } catch (error) {
+    void vscode.window.showErrorMessage(`KAT could not show ${label(chosen.candidate)}: ${errorText(error)}`);
+  }
+}
+
+export async function reviewCandidateInline(services: Services, arg?: unknown): Promise<void> {
+  const chosen = await chooseCandidate(services, arg, "Review Candidate Inline");
+  if (!chosen) {
+    return;
+  }
+  try {
+    const files = await services.diffs.files(chosen.ref);
+    const problems = await services.inline.start(chosen.ref, label(chosen.candidate), files, (p) =>
+      services.locate(chosen.ref, p),
+    );
+    if (problems.length > 0) {
+      void vscode.window.showWarningMessage(
+        `KAT cannot review every file of ${label(chosen.candidate)} inline: ${problems.join("; ")}. ` +
+          "Use 'KAT: Review Candidate' for those.",
+      );
+    }
+  } catch (error) {
+    void vscode.window.showErrorMessage(
+      `KAT could not review ${label(chosen.candidate)} inline: ${errorText(error)}`,
+    );
+  }
+}
+
+export async function acceptCandidate(services: Services, arg?: unknown): Promise<boolean> {
+  const chosen = await chooseCandidate(services, arg, "Accept Candidate");
+  if (!chosen) {
+    return false;
+  }
+  const name = label(chosen.candidate);
+  let result;
+  try {
+    result = await services.api.applyCandidate(chosen.ref);
+  } catch (error) {
+    void vscode.window.showErrorMessage(`KAT could not apply ${name}: ${errorText(error)}`);
+    return false;
+  }
+  if (!result.applied) {
+    void vscode.window.showErrorMessage(
+      `KAT did not apply ${name}: ${result.message ?? "the editor refused the edit"}. ` +
+        "Your files are unchanged; run the issue again to get candidates for the current files.",
+    );
+    return false;
+  }
+  services.store.accept(chosen.ref);
+  const [first] = chosen.candidate.files;
+  const settings = readSettings(
+    vscode.workspace.getConfiguration(CONFIG_SECTION, first ? uriFromServer(first) : undefined),
+  );
+  if (settings.saveAfterAccept) {
+    const failed = await saveDocuments(chosen.candidate.files.map(uriFromServer));
+    if (failed.length > 0) {
+      void vscode.window.showWarningMessage(
+        `KAT applied ${name} but could not save ${failed.map((u) => u.fsPath).join(", ")}.`,
+      );
+    }
+  }
+  services.diffs.refresh(chosen.ref);
+  void vscode.window.showInformationMessage(
+    `KAT applied ${name}${result.message ? `: ${result.message}` : "."}`,
+  );
+  return true;
+}
+
+export async function rejectCandidate(services: Services, arg?: unknown): Promise<void> {
+  const chosen = await chooseCandidate(services, arg, "Reject Candidate");
+  if (chosen) {
+    services.store.reject(chosen.ref);
+    vscode.window.setStatusBarMessage(`KAT: ${label(chosen.candidate)} rejected`, 4000);
+  }
+}
