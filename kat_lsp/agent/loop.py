@@ -140,6 +140,7 @@ class Agent:
         self.messages.append(response.message)
         try:
             call = self._single_call(response)
+            self._notify(summarize_action(call))  # displays show the action while it runs
             t1 = time.monotonic()
             observation = await self._execute(call)
         except FormatError as exc:

@@ -119,6 +119,11 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _kill_spawned(spawn: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    if not spawn.cancelled() and spawn.exception() is None:
+        kill_group(spawn.result().pid)
+
+
 async def _read_into(stream: asyncio.StreamReader, collector: OutputCollector) -> None:
     while chunk := await stream.read(READ_CHUNK):
         collector.feed(chunk)
@@ -148,15 +153,23 @@ async def run_process(
     """Run argv in a new session; on timeout, or once it exits, SIGKILL its process group
     so that nothing it started (background jobs included) outlives the call."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
+    spawn = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
     )
+    try:
+        proc = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        # Cancelled while spawning: the process may exist already; kill it once it does.
+        spawn.add_done_callback(_kill_spawned)
+        raise
     assert proc.stdout is not None
     collector = OutputCollector(output_cap)
     reader = asyncio.create_task(_read_into(proc.stdout, collector))
