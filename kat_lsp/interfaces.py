@@ -134,6 +134,12 @@ class Executor(Protocol):
         """Run `bash -c command` with cwd = root; kills the whole process tree on timeout."""
         ...
 
+    async def aclose(self) -> None:
+        """Stop whatever the executor keeps alive between commands (the bubblewrap
+        sandbox of a sample) and wait for it to be gone. Idempotent; a later `run`
+        starts afresh. Call it where the executor is made, in a `finally`, shielded."""
+        ...
+
 
 @runtime_checkable
 class Tool(Protocol):

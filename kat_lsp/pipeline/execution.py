@@ -107,12 +107,16 @@ async def run_on_tree(
             ]
             return report
         executor = make_executor(checkout.path, config)
-        for test in tests:
-            report.runs.append(await _run_test(checkout.path, executor, test, config))
-        if regression and config.test_command:
-            result = await executor.run(config.test_command, timeout=config.test_timeout)
-            report.regression_exit = result.exit_code
-            report.regression_failures = failed_ids(result)
+        try:
+            for test in tests:
+                report.runs.append(await _run_test(checkout.path, executor, test, config))
+            if regression and config.test_command:
+                result = await executor.run(config.test_command, timeout=config.test_timeout)
+                report.regression_exit = result.exit_code
+                report.regression_failures = failed_ids(result)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await executor.aclose()
         return report
     finally:
         with anyio.CancelScope(shield=True):

@@ -21,7 +21,7 @@ from kat_lsp.agent.templates import render
 from kat_lsp.agent.tools import make_tools
 from kat_lsp.agent.trajectory import Trajectory
 from kat_lsp.config import KatConfig
-from kat_lsp.interfaces import Model, RequestContext, Tool, Usage
+from kat_lsp.interfaces import Executor, Model, RequestContext, Tool, Usage
 from kat_lsp.sandbox import make_executor
 from kat_lsp.workspace import Snapshot, create_checkout
 
@@ -81,6 +81,7 @@ async def run_sample(
     phase = ctx.phase
     name = f"{phase}-{ctx.sample}"
     checkout = await anyio.to_thread.run_sync(create_checkout, snapshot, name)
+    executor: Executor | None = None
     try:
         if on_start is not None:
             on_start()
@@ -111,6 +112,8 @@ async def run_sample(
         return SampleOutcome(ctx, patch, outcome, command=command, files=files)
     finally:
         with anyio.CancelScope(shield=True):
+            if executor is not None:
+                await executor.aclose()
             await anyio.to_thread.run_sync(checkout.remove)
 
 

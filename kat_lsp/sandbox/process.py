@@ -213,6 +213,9 @@ class ProcessExecutor:
     def argv(self, command: str) -> list[str]:
         return ["bash", "-c", command]
 
+    async def aclose(self) -> None:
+        """Nothing to stop: every command is its own process group, gone when it returns."""
+
     async def run(
         self, command: str, *, timeout: float | None = None, output_cap: int | None = None
     ) -> CommandResult:
