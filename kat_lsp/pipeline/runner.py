@@ -5,6 +5,10 @@
 a `RunResult`; cancel the calling task to cancel the run (samples and tests stop,
 checkouts are removed, the run is recorded as cancelled). Failures of samples, tests,
 judges and reflections are contained and recorded; the run completes with what it has.
+
+Execution is streamed: as soon as the reproduction tests are validated, every new
+candidate group runs them while the other samples are still generating, so that the
+end of a round waits only for what the last samples brought.
 """
 
 from __future__ import annotations
@@ -17,16 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from kat_lsp.config import KatConfig
 from kat_lsp.interfaces import Model, ModelResponse, Phase, RequestContext, Usage
-from kat_lsp.pipeline.api import RankedCandidate, RunEvent, RunPhase, RunResult, SampleState
-from kat_lsp.pipeline.dedup import DedupInput, group_candidates
+from kat_lsp.pipeline.api import RunEvent, RunPhase, RunResult, SampleState
+from kat_lsp.pipeline.dedup import UNCHANGED_KEY, DedupInput, candidate_key, group_candidates
 from kat_lsp.pipeline.execution import ReproTest, TreeReport, run_on_tree, validate_tests
 from kat_lsp.pipeline.judge import judge_candidate, reflect_on_round
 from kat_lsp.pipeline.ranking import Scored, dominant_group, execution_cut, final_order
 from kat_lsp.pipeline.report import round_summary, test_summary
 from kat_lsp.pipeline.sample import SampleOutcome, run_sample
+from kat_lsp.pipeline.state import RunState
 from kat_lsp.pipeline.store import RunStore
 from kat_lsp.workspace import Snapshot, remove_run_checkouts, take_snapshot
 from kat_lsp.workspace.patches import patch_files
@@ -102,7 +108,7 @@ class Pipeline:
 
 
 class _Run:
-    """The state of one run; lives as long as `Pipeline.run`."""
+    """Orchestrates one run; its data lives in `self.state`."""
 
     def __init__(
         self,
@@ -112,126 +118,53 @@ class _Run:
         run_id: str,
         on_event: EventCallback | None,
     ):
-        self.config = pipeline.config
-        self.model = LimitedModel(pipeline.model, self.config.model_concurrency)
-        self.issue, self.root, self.run_id, self.on_event = issue, root, run_id, on_event
+        self.config = config = pipeline.config
+        self.model = LimitedModel(pipeline.model, config.model_concurrency)
+        self.state = RunState(run_id, issue, root, config)
+        self.on_event = on_event
         self.store = RunStore.create(run_id, pipeline.runs_base)
-        self.test_limiter = anyio.CapacityLimiter(max(1, self.config.test_concurrency))
-        self.phase: RunPhase = "snapshot"
-        self.percentage = 0
-        self.message = "taking a snapshot of the workspace"
-        self.samples: dict[tuple[str, int], SampleState] = {}
-        self.outcomes: list[SampleOutcome] = []
-        self.tests: list[ReproTest] = []
-        self.groups: dict[str, Scored] = {}
-        self.ranked: list[Scored] = []
-        self.reflections: list[str] = []
-        self.notes: list[str] = []
-        self.created = time.time()
-        self.timings: dict[str, float] = {}
+        self.test_limiter = anyio.CapacityLimiter(max(1, config.test_concurrency))
+        self.total_samples = config.samples + config.test_samples
         self.snapshot: Snapshot | None = None
-        self.base_failures: set[str] | None = None
-        """Failing tests of `test_command` on the snapshot (regression baseline)."""
+        self.tests_ready = anyio.Event()
+        self.reports: dict[str, TreeReport] = {}
+        """Kept tests' results per group key (the kept tests never change after round 0)."""
+        self.scheduled: dict[str, tuple[int, str]] = {}
+        """Group keys seen so far -> (earliest sample, patch), for streamed execution."""
+        self.base: TreeReport | None = None
+        """The project's `test_command` on the snapshot (regression baseline)."""
+        self.tg: TaskGroup | None = None
 
     # ----- events and persistence -------------------------------------------------
     def emit(self) -> None:
         if self.on_event is None:
             return
-        event = RunEvent(
-            self.run_id,
-            self.phase,
-            self.percentage,
-            self.message,
-            [SampleState(**vars(s)) for s in self.samples.values()],
-            self.candidates(),
-        )
         try:
-            self.on_event(event)
+            self.on_event(self.state.event())
         except Exception:  # a display bug must not end the run
             log.exception("event listener failed")
 
     def set_phase(self, phase: RunPhase, message: str, percentage: int | None = None) -> None:
-        self.timings[phase] = round(time.time() - self.created, 3)
-        self.phase, self.message = phase, message
-        if percentage is not None:
-            self.percentage = max(self.percentage, percentage)
+        self.state.set_phase(phase, message, percentage)
         self.emit()
 
-    def candidates(self) -> list[RankedCandidate]:
-        return [
-            RankedCandidate(
-                id=f"c{c.representative}",
-                rank=i + 1,
-                patch=c.patch,
-                judge_score=c.judge_score,
-                tests_passed=c.tests_passed,
-                tests_total=c.tests_total,
-                cluster_size=c.size,
-                samples=c.samples,
-                round=c.round,
-                files=c.files,
-                judge_reasons=c.judge_reasons,
-                regressions=c.regressions,
-            )
-            for i, c in enumerate(self.ranked)
-        ]
-
-    def persist(self, status: str, error: str | None = None) -> list[RankedCandidate]:
-        candidates = self.candidates()
-        for c in candidates:
+    def persist(self, status: str, error: str | None = None) -> None:
+        for c in self.state.candidates():
             self.store.save_patch("candidates", c.id, c.patch)
-        for t in self.tests:
+        for t in self.state.tests:
             self.store.save_patch("tests", f"test-{t.index}", t.patch)
-        ranked_keys = {c.key for c in self.ranked}
-        self.store.save(
-            {
-                "run_id": self.run_id,
-                "issue": self.issue,
-                "root": str(self.root),
-                "status": status,
-                "phase": self.phase,
-                "error": error,
-                "created": self.created,
-                "finished": time.time() if status != "running" else None,
-                "snapshot_commit": self.snapshot.commit if self.snapshot else None,
-                "settings": self.config.public_dict(),
-                "timings": self.timings,
-                "usage": self.model.usage.to_dict(),
-                "samples": [
-                    {**vars(s), "patch_chars": len(o.patch)}
-                    for o in self.outcomes
-                    if (s := self.samples.get(("generate", o.ctx.sample)))
-                ],
-                "tests": [
-                    {"index": t.index, "command": t.command, "kept": t.kept, "reason": t.reason}
-                    for t in self.tests
-                ],
-                "candidates": [c.to_dict() for c in candidates],
-                "filtered": [
-                    {
-                        "id": f"c{g.representative}",
-                        "samples": g.samples,
-                        "tests_passed": g.tests_passed,
-                        "tests_total": g.tests_total,
-                    }
-                    for g in self.groups.values()
-                    if g.key not in ranked_keys
-                ],
-                "reflections": self.reflections,
-                "notes": self.notes,
-            }
-        )
-        return candidates
+        self.store.save(self.state.record(status, self.model.usage, error))
 
     def result(self, status: str, error: str | None = None) -> RunResult:
-        candidates = self.persist(status, error)
+        self.persist(status, error)
+        s = self.state
         return RunResult(
-            run_id=self.run_id,
-            issue=self.issue,
-            root=self.root,
+            run_id=s.run_id,
+            issue=s.issue,
+            root=s.root,
             status=status,  # type: ignore[arg-type]
-            candidates=candidates,
-            snapshot_commit=self.snapshot.commit if self.snapshot else None,
+            candidates=s.candidates(),
+            snapshot_commit=s.snapshot_commit,
             error=error,
             run_dir=self.store.path,
         )
@@ -240,13 +173,18 @@ class _Run:
     async def execute(self, overrides: Mapping[str, str] | None) -> RunResult:
         self.persist("running")
         self.emit()
+        paths: dict[str | Path, str] = dict(overrides.items()) if overrides else {}
         try:
             snapshot = await anyio.to_thread.run_sync(
-                lambda: take_snapshot(self.root, overrides=_paths(overrides), run_id=self.run_id)
+                lambda: take_snapshot(self.state.root, overrides=paths, run_id=self.state.run_id)
             )
-            self.snapshot = snapshot
+            self.snapshot, self.state.snapshot_commit = snapshot, snapshot.commit
             await self.rounds(snapshot)
-            self.set_phase("done", self.done_message(), 100)
+            n = len(self.state.ranked)
+            done = (
+                f"{n} candidate{'s' if n != 1 else ''}" if n else "no sample produced a candidate"
+            )
+            self.set_phase("done", done, 100)
             return self.result("done")
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
@@ -254,7 +192,7 @@ class _Run:
                 self.persist("cancelled")
             raise
         except Exception as exc:
-            log.exception("run %s failed", self.run_id)
+            log.exception("run %s failed", self.state.run_id)
             self.set_phase("failed", f"failed: {exc}")
             return self.result("failed", f"{type(exc).__name__}: {exc}")
         finally:
@@ -262,79 +200,71 @@ class _Run:
                 await anyio.to_thread.run_sync(self.cleanup)
 
     def cleanup(self) -> None:
-        remove_run_checkouts(self.run_id)
+        remove_run_checkouts(self.state.run_id)
         if self.snapshot is not None:
             self.snapshot.remove()
 
-    def done_message(self) -> str:
-        n = len(self.ranked)
-        return f"{n} candidate{'s' if n != 1 else ''}" if n else "no sample produced a candidate"
-
     async def rounds(self, snapshot: Snapshot) -> None:
-        budget = split_budget(self.config.samples, self.config.rounds)
-        total = self.config.samples + self.config.test_samples
-        for i in range(self.config.samples):
-            self.samples[("generate", i)] = SampleState(i, "generate", _round_of(i, budget))
-        for i in range(self.config.test_samples):
-            self.samples[("testgen", i)] = SampleState(i, "testgen", 0)
-        first = 0
+        cfg, s = self.config, self.state
+        budget = split_budget(cfg.samples, cfg.rounds)
+        bounds = [sum(budget[:r]) for r in range(len(budget) + 1)]
+        for rnd in range(len(budget)):
+            for i in range(bounds[rnd], bounds[rnd + 1]):
+                s.samples[("generate", i)] = SampleState(i, "generate", rnd)
+        for i in range(cfg.test_samples):
+            s.samples[("testgen", i)] = SampleState(i, "testgen", 0)
         reflection: str | None = None
         for rnd, count in enumerate(budget):
+            first = bounds[rnd]
             self.set_phase(
                 "generate",
                 f"round {rnd + 1}/{len(budget)}: generating {count} candidates",
-                5 + 65 * first // total,
+                5 + 65 * first // self.total_samples,
             )
             async with anyio.create_task_group() as tg:
+                self.tg = tg
                 for index in range(first, first + count):
-                    tg.start_soon(self.sample, snapshot, "generate", index, rnd, reflection, total)
+                    tg.start_soon(self.generate, snapshot, index, rnd, reflection)
                 if rnd == 0:
-                    tg.start_soon(self.make_tests, snapshot, total)
-            first += count
+                    tg.start_soon(self.make_tests, snapshot)
+            self.tg = None
             await self.evaluate(snapshot, rnd)
+            done = bounds[rnd + 1]
             if rnd == len(budget) - 1:
                 break
-            winner = dominant_group(list(self.groups.values()), first, self.kept_tests())
-            if self.config.early_stop and winner is not None:
+            kept = len(s.kept_tests())
+            winner = dominant_group(list(s.groups.values()), done, kept)
+            if cfg.early_stop and winner is not None:
                 note = (
                     f"early stop after round {rnd + 1}: candidate c{winner.representative} holds "
-                    f"{winner.size} of {first} samples and passes all {self.kept_tests()} tests"
+                    f"{winner.size} of {done} samples and passes all {kept} tests"
                 )
-                self.notes.append(note)
-                for i in range(first, self.config.samples):
-                    self.samples[("generate", i)].status = "no_change"
-                    self.samples[("generate", i)].exit_status = "skipped (early stop)"
+                s.notes.append(note)
+                for i in range(done, cfg.samples):
+                    s.samples[("generate", i)].status = "no_change"
+                    s.samples[("generate", i)].exit_status = "skipped (early stop)"
                 self.set_phase("judge", note)
                 break
             self.set_phase("reflect", f"reflecting on round {rnd + 1}")
             text, _ = await reflect_on_round(
                 self.model,
-                self.config,
+                cfg,
                 self.ctx("reflect", rnd, rnd),
-                issue=self.issue,
-                round_text=round_summary(self.ranked, self.groups, rnd, self.tests),
+                issue=s.issue,
+                round_text=round_summary(s.ranked, s.groups, rnd, s.tests),
             )
             if text:
-                self.reflections.append(text)
+                s.reflections.append(text)
                 reflection = text
             self.persist("running")
 
     def ctx(self, phase: Phase, rnd: int, sample: int) -> RequestContext:
-        return RequestContext(phase, self.run_id, rnd, sample)
-
-    def kept_tests(self) -> int:
-        return sum(t.kept for t in self.tests)
+        return RequestContext(phase, self.state.run_id, rnd, sample)
 
     async def sample(
-        self,
-        snapshot: Snapshot,
-        phase: Phase,
-        index: int,
-        rnd: int,
-        reflection: str | None,
-        total: int,
+        self, snapshot: Snapshot, phase: Phase, index: int, rnd: int, reflection: str | None
     ) -> SampleOutcome:
-        state = self.samples[(phase, index)]
+        state = self.state.samples[(phase, index)]
 
         def on_start() -> None:
             state.status = "running"
@@ -346,7 +276,7 @@ class _Run:
 
         outcome = await run_sample(
             ctx=self.ctx(phase, rnd, index),
-            issue=self.issue,
+            issue=self.state.issue,
             snapshot=snapshot,
             config=self.config,
             model=self.model,
@@ -357,18 +287,32 @@ class _Run:
         )
         state.exit_status = outcome.exit_status
         state.status = _status_of(outcome)
-        if phase == "generate":
-            self.outcomes.append(outcome)
-        done = sum(s.status not in ("pending", "running") for s in self.samples.values())
-        self.percentage = max(self.percentage, 5 + 65 * done // total)
+        finished = sum(s.status not in ("pending", "running") for s in self.state.samples.values())
+        self.state.percentage = max(self.state.percentage, 5 + 65 * finished // self.total_samples)
         self.emit()
         return outcome
 
-    async def make_tests(self, snapshot: Snapshot, total: int) -> None:
+    async def generate(
+        self, snapshot: Snapshot, index: int, rnd: int, reflection: str | None
+    ) -> None:
+        outcome = await self.sample(snapshot, "generate", index, rnd, reflection)
+        self.state.outcomes.append(outcome)
+        if not outcome.patch.strip():
+            return
+        item = DedupInput(index, outcome.files, {p: snapshot.read_file(p) for p in outcome.files})
+        key = await anyio.to_thread.run_sync(candidate_key, item)
+        if key is None or key == UNCHANGED_KEY:
+            return
+        if key not in self.scheduled:
+            self.scheduled[key] = (index, outcome.patch)
+            if self.tests_ready.is_set() and self.tg is not None:
+                self.tg.start_soon(self.run_tests, snapshot, key)
+
+    async def make_tests(self, snapshot: Snapshot) -> None:
         results: list[SampleOutcome] = []
 
         async def one(i: int) -> None:
-            results.append(await self.sample(snapshot, "testgen", i, 0, None, total))
+            results.append(await self.sample(snapshot, "testgen", i, 0, None))
 
         async with anyio.create_task_group() as tg:
             for i in range(self.config.test_samples):
@@ -380,109 +324,99 @@ class _Run:
                 test.reason = f"no test submitted ({o.exit_status})"
             tests.append(test)
         async with self.test_limiter:
-            self.tests = await validate_tests(snapshot, tests, self.config)
+            self.state.tests = await validate_tests(snapshot, tests, self.config)
+        self.tests_ready.set()
+        async with anyio.create_task_group() as tg:
+            if self.config.test_command:
+                tg.start_soon(self.run_base, snapshot)
+            for key in list(self.scheduled):
+                tg.start_soon(self.run_tests, snapshot, key)
+
+    async def on_tree(self, snapshot: Snapshot, name: str, patch: str) -> TreeReport:
+        async with self.test_limiter:
+            return await run_on_tree(
+                snapshot,
+                name,
+                patch,
+                self.state.kept_tests(),
+                self.config,
+                regression=bool(self.config.test_command),
+            )
+
+    async def run_base(self, snapshot: Snapshot) -> None:
+        if self.base is None:
+            self.base = await self.on_tree(snapshot, "base", "")
+
+    async def run_tests(self, snapshot: Snapshot, key: str) -> None:
+        if key in self.reports:
+            return
+        self.reports[key] = TreeReport()  # claimed: no second run of the same group
+        index, patch = self.scheduled[key]
+        self.reports[key] = await self.on_tree(snapshot, f"exec-c{index}", patch)
 
     async def evaluate(self, snapshot: Snapshot, rnd: int) -> None:
-        """Dedup all candidates so far, run the kept tests on new groups, cut, judge."""
+        """Dedup all candidates so far, finish the tests of new groups, cut, judge."""
+        s = self.state
         self.set_phase("dedup", "grouping equivalent candidates")
-        by_sample = {o.ctx.sample: o for o in self.outcomes if o.patch.strip()}
+        by_sample = {o.ctx.sample: o for o in s.outcomes if o.patch.strip()}
         items = [
             DedupInput(i, o.files, {p: snapshot.read_file(p) for p in o.files})
             for i, o in sorted(by_sample.items())
         ]
-        groups = await anyio.to_thread.run_sync(group_candidates, items)
-        for g in groups:
-            if g.unchanged:  # formatting-only edits are no fix
+        for group in await anyio.to_thread.run_sync(group_candidates, items):
+            if group.unchanged:  # formatting-only edits are no fix
                 continue
-            rep = by_sample[g.representative]
-            scored = self.groups.get(g.key)
-            if scored is None:
-                self.groups[g.key] = Scored(
-                    g.key,
-                    g.representative,
-                    list(g.samples),
+            if group.key not in s.groups:
+                rep = by_sample[group.representative]
+                s.groups[group.key] = Scored(
+                    group.key,
+                    group.representative,
+                    [],
                     rep.ctx.round,
                     rep.patch,
                     patch_files(rep.patch),
                 )
-            else:
-                scored.samples = list(g.samples)
-        kept = [t for t in self.tests if t.kept]
-        fresh = [
-            g for g in self.groups.values() if g.tests_total != len(kept) or g.regressions is None
-        ]
-        self.set_phase("execute", f"running {len(kept)} tests on {len(fresh)} candidates", 72)
-        if self.config.test_command and self.base_failures is None:
-            base = await self.on_tree(snapshot, "base", "", [], regression=True)
-            self.base_failures = base.regression_failures or set()
+                self.scheduled.setdefault(group.key, (group.representative, rep.patch))
+            s.groups[group.key].samples = list(group.samples)
+        kept = s.kept_tests()
+        missing = [k for k in s.groups if k not in self.reports]
+        self.set_phase("execute", f"running {len(kept)} tests on {len(missing)} candidates", 72)
         async with anyio.create_task_group() as tg:
-            for scored in fresh:
-                tg.start_soon(self.score_tree, snapshot, scored, kept, self.base_failures)
-        survivors = execution_cut(list(self.groups.values()), self.config.top_k)
+            if self.config.test_command:
+                tg.start_soon(self.run_base, snapshot)
+            for key in missing:
+                tg.start_soon(self.run_tests, snapshot, key)
+        base_failures = self.base.regression_failures if self.base else None
+        for g in s.groups.values():
+            report = self.reports[g.key]
+            g.tests_passed, g.tests_total, g.test_runs = report.passed, len(kept), report.runs
+            g.regressions = 0
+            if base_failures is not None and report.regression_failures is not None:
+                g.regressions = len(report.regression_failures - base_failures)
+        survivors = execution_cut(list(s.groups.values()), self.config.top_k)
         self.set_phase("judge", f"judging {len(survivors)} candidates", 85)
         async with anyio.create_task_group() as tg:
             for scored in survivors:
                 if not scored.judge_scores and not scored.judge_reasons:
                     for _ in range(self.config.judge_samples):
                         tg.start_soon(self.judge, scored, rnd)
-        self.ranked = final_order(survivors)
+        s.ranked = final_order(survivors)
         self.emit()
         self.persist("running")
 
-    async def on_tree(
-        self,
-        snapshot: Snapshot,
-        name: str,
-        patch: str,
-        tests: list[ReproTest],
-        regression: bool = False,
-    ) -> TreeReport:
-        async with self.test_limiter:
-            return await run_on_tree(
-                snapshot, name, patch, tests, self.config, regression=regression
-            )
-
-    async def score_tree(
-        self, snapshot: Snapshot, g: Scored, kept: list[ReproTest], base_failures: set[str] | None
-    ) -> None:
-        report = await self.on_tree(
-            snapshot,
-            f"exec-c{g.representative}",
-            g.patch,
-            kept,
-            regression=base_failures is not None,
-        )
-        g.tests_passed, g.tests_total = report.passed, len(kept)
-        g.test_runs = report.runs
-        if base_failures is not None and report.regression_failures is not None:
-            g.regressions = len(report.regression_failures - base_failures)
-        elif g.regressions is None:
-            g.regressions = 0
-
     async def judge(self, g: Scored, rnd: int) -> None:
-        index = sorted(self.groups.values(), key=lambda s: s.representative).index(g)
+        groups = sorted(self.state.groups.values(), key=lambda c: c.representative)
         verdict = await judge_candidate(
             self.model,
             self.config,
-            self.ctx("judge", rnd, index),
-            issue=self.issue,
+            self.ctx("judge", rnd, groups.index(g)),
+            issue=self.state.issue,
             patch=g.patch,
-            tests=test_summary(g, self.tests),
+            tests=test_summary(g, self.state.tests),
         )
         if verdict.score is not None:
             g.judge_scores.append(verdict.score)
         g.judge_reasons.append(verdict.reason)
-
-
-def _paths(overrides: Mapping[str, str] | None) -> dict[str | Path, str]:
-    return dict(overrides.items()) if overrides else {}
-
-
-def _round_of(index: int, budget: list[int]) -> int:
-    for rnd, _ in enumerate(budget):
-        if index < sum(budget[: rnd + 1]):
-            return rnd
-    return len(budget) - 1
 
 
 def _status_of(outcome: SampleOutcome) -> Any:
