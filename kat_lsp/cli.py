@@ -9,8 +9,10 @@ Exit codes of `fix`: 0 a candidate, 3 no candidate, 2 usage or configuration err
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,8 @@ def run_fix(args: argparse.Namespace) -> int:
     from kat_lsp.config import load_config
     from kat_lsp.exceptions import ConfigError
 
+    # `import openai` takes ~0.5 s: start it now, beside validation, snapshot and checkouts.
+    threading.Thread(target=importlib.import_module, args=("openai",), daemon=True).start()
     repo: Path = args.repo.expanduser()
     if not repo.is_dir():
         raise UsageError(
