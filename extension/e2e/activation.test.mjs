@@ -32,7 +32,7 @@ after(async () => {
 
 test("the KAT Candidates view shows its welcome text with a Fix This Issue button", async () => {
   const page = vscode.page;
-  await page.locator(".activitybar .action-item a[aria-label^='KAT']").click({ timeout: 60_000 });
+  await vscode.runCommand("KAT: Focus on KAT Candidates View");
   const welcome = page.locator(".welcome-view-content", { hasText: "No KAT runs yet" });
   await welcome.waitFor({ timeout: 30_000 });
   assert.equal(await welcome.locator(".monaco-button", { hasText: "Fix This Issue" }).count(), 1);
@@ -41,7 +41,7 @@ test("the KAT Candidates view shows its welcome text with a Fix This Issue butto
 
 test("the palette lists the KAT commands once the extension is active", async () => {
   await vscode.runCommand("KAT: Show Output");
-  const titles = await vscode.paletteTitles("KAT:");
+  const titles = await vscode.paletteTitles("KAT:", "KAT: Fix This Issue");
   for (const title of [
     "KAT: Fix This Issue",
     "KAT: Review Candidate",

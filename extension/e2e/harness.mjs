@@ -153,6 +153,7 @@ export class VSCode {
       await vscode.page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
       await vscode.page.locator(".part.statusbar").waitFor({ timeout: 60_000 });
       await vscode.focusWorkbench();
+      await vscode.runCommand("View: Close Secondary Side Bar", { timeoutMs: 10_000 }).catch(() => {});
     } catch (error) {
       await vscode.stop();
       throw error;
@@ -175,9 +176,11 @@ export class VSCode {
     await waitFor(
       `the command "${title}" in the palette`,
       async () => {
-        await page.keyboard.press("Escape");
-        await page.keyboard.press("F1");
         const input = page.locator(".quick-input-widget input");
+        if (await input.isVisible()) {
+          await page.keyboard.press("Escape"); // only then: Escape elsewhere hides the notifications
+        }
+        await page.keyboard.press("F1");
         if (!(await input.isVisible().catch(() => false))) {
           await this.focusWorkbench();
           await page.keyboard.press("F1");
@@ -210,16 +213,24 @@ export class VSCode {
       .catch(() => {});
   }
 
-  /** The titles the palette lists for `query` (after the command is registered). */
-  async paletteTitles(query) {
+  /** The titles the palette lists for `query`, once it lists `expected` (retrying like runCommand). */
+  async paletteTitles(query, expected) {
     const page = this.page;
-    await page.keyboard.press("F1");
     const input = page.locator(".quick-input-widget input");
-    await input.fill(`>${query}`);
-    await sleep(500);
-    const titles = await page.locator(".quick-input-list .monaco-list-row .label-name").allTextContents();
+    const titles = await waitFor(`"${expected}" in the palette`, async () => {
+      if (await input.isVisible()) {
+        await page.keyboard.press("Escape");
+      }
+      await page.keyboard.press("F1");
+      await input.waitFor({ timeout: 5000 });
+      await input.fill(`>${query}`);
+      const row = page.locator(".quick-input-list .monaco-list-row", { hasText: expected }).first();
+      await row.waitFor({ timeout: 3000 }).catch(() => {});
+      const labels = await page.locator(".quick-input-list .monaco-list-row .label-name").allTextContents();
+      return labels.some((t) => t.trim() === expected) && labels.map((t) => t.trim());
+    });
     await page.keyboard.press("Escape");
-    return titles.map((t) => t.trim());
+    return titles;
   }
 
   /** Types into the open input box and presses Enter. */
@@ -243,27 +254,53 @@ export class VSCode {
   }
 
   /**
-   * The text of the notification containing `text`, from the toasts or, once Escape hid
-   * them, from the notification center.
+   * The text of the notification containing `text`: a toast, or (when Escape hid the
+   * toasts) an entry of the notification center.
    */
   async notificationText(text, timeoutMs = 60_000) {
+    const toast = this.notification(text);
+    const entry = this.page
+      .locator(".notifications-center .notification-list-item", { hasText: text })
+      .first();
+    const started = Date.now();
     return waitFor(
       `a notification saying "${text}"`,
       async () => {
-        const toast = this.notification(text);
         if (await toast.isVisible()) {
           return toast.innerText();
         }
+        if (await entry.isVisible()) {
+          return entry.innerText();
+        }
         const center = this.page.locator(".notifications-center");
-        if (!(await center.isVisible())) {
+        if (Date.now() - started > 5000 && !(await center.isVisible())) {
           await this.runCommand("Notifications: Show Notifications", { timeoutMs: 10_000 });
         }
-        const item = center.locator(".notification-list-item", { hasText: text }).first();
-        return (await item.isVisible()) ? item.innerText() : false;
+        return false;
       },
       timeoutMs,
-      1000,
+      500,
     );
+  }
+
+  /** Shows the KAT Candidates view (its own container in the activity bar); returns its rows. */
+  async candidateRows() {
+    await this.runCommand("KAT: Focus on KAT Candidates View");
+    return this.page.locator(".part.sidebar .monaco-list-row");
+  }
+
+  /** Opens a workspace file in the editor by Quick Open. */
+  async openFile(name) {
+    const input = this.page.locator(".quick-input-widget input");
+    if (await input.isVisible()) {
+      await this.page.keyboard.press("Escape");
+    }
+    await this.page.keyboard.press("Control+P");
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(name);
+    await this.page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor();
+    await input.press("Enter");
+    await this.page.locator(".tabs-container .tab.active", { hasText: name }).waitFor({ timeout: 10_000 });
   }
 
   async screenshot(file) {

@@ -32,7 +32,7 @@ describe("the KAT Candidates view", () => {
     expect(labels(provider, runs)).toEqual(["second issue", "first issue"]);
     const [newest] = runs;
     const candidates = provider.getChildren(newest);
-    expect(labels(provider, candidates)).toEqual(["#1 fix number 1", "#2 fix number 2"]);
+    expect(labels(provider, candidates)).toEqual(["#1 · a.py, b.py", "#2 · m2.py"]);
     const files = provider.getChildren(candidates[0]);
     expect(labels(provider, files)).toEqual(["/proj/src/a.py", "/proj/b.py"]);
     expect(files.map((f) => provider.getTreeItem(f).description)).toEqual(["src", ""]);
@@ -97,7 +97,7 @@ describe("the KAT Candidates view", () => {
     const provider = new CandidatesProvider(store);
     store.finished({ runId: "r1", candidates: [candidate(1), candidate(2)] }, "bug");
     store.reject({ runId: "r1", candidateId: "c1" });
-    expect(labels(provider, provider.getChildren(provider.getChildren()[0]))).toEqual(["#2 fix number 2"]);
+    expect(labels(provider, provider.getChildren(provider.getChildren()[0]))).toEqual(["#2 · m2.py"]);
   });
 
   it("names files relative to the run's root", () => {

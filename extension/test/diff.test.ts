@@ -105,7 +105,7 @@ describe("the kat-candidate: documents", () => {
       "before",
       "after",
     ]);
-    expect(single?.args[2]).toBe("pkg/ops.py — KAT #1 fix div");
+    expect(single?.args[2]).toBe("pkg/ops.py (KAT #1 fix div)");
 
     stub.commands.executed.length = 0;
     await openCandidateDiff(provider, ref, "KAT #1 fix div", locate);

@@ -5,7 +5,7 @@ export function candidate(rank: number, extra: Partial<Candidate> = {}): Candida
   return {
     id: `c${rank}`,
     rank,
-    title: `fix number ${rank}`,
+    title: `KAT #${rank} · score ${10 - rank}.0 · tests ${3 - Math.min(rank, 3)}/3 · 1 sample`,
     judgeScore: 10 - rank,
     testsPassed: 3 - Math.min(rank, 3),
     testsTotal: 3,

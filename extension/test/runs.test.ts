@@ -3,6 +3,7 @@ import type { RunUpdate } from "../src/common/protocol";
 import { InFlight } from "../src/state/requests";
 import { candidate, sample } from "./fixtures";
 import {
+  candidateName,
   describeCandidate,
   describeProgress,
   RunStore,
@@ -104,6 +105,13 @@ describe("descriptions", () => {
     expect(describeCandidate(candidate(1, { judgeScore: null, clusterSize: 1 }))).toBe(
       "not judged · tests 2/3 · 1 sample",
     );
+  });
+
+  it("name a candidate by rank and files", () => {
+    expect(
+      candidateName(candidate(2, { files: ["file:///p/a.py", "file:///p/src/b%20c.py", "file:///p/d.py"] })),
+    ).toBe("#2 · a.py, b c.py +1");
+    expect(candidateName(candidate(1, { files: [] }))).toBe("#1");
   });
 
   it("count the generation samples done for the progress", () => {

@@ -6,7 +6,7 @@ import { readSettings } from "../common/settings";
 import { errorText } from "../common/server";
 import { saveDocuments, uriFromServer } from "../common/vscodeapi";
 import { openCandidateDiff, parseCandidateUri } from "../review/diff";
-import { describeCandidate, visibleCandidates, type RunInfo } from "../state/runs";
+import { candidateName, describeCandidate, visibleCandidates, type RunInfo } from "../state/runs";
 import { relativeFile } from "../views/candidates";
 import type { Services } from "./services";
 
@@ -18,8 +18,8 @@ export interface Chosen {
   file?: string;
 }
 
-export function label(candidate: Pick<Candidate, "rank" | "title">): string {
-  return `#${candidate.rank} ${candidate.title}`;
+export function label(candidate: Pick<Candidate, "rank" | "files">): string {
+  return `KAT ${candidateName(candidate)}`;
 }
 
 /** The candidate an argument names (view node, diff editor URI, `{runId, candidateId}`), else a quick pick. */
@@ -55,7 +55,7 @@ export async function chooseCandidate(
     return undefined;
   }
   const items = visibleCandidates(run).map((candidate) => ({
-    label: label(candidate),
+    label: candidateName(candidate),
     description: describeCandidate(candidate),
     detail: candidate.files.map((f) => relativeFile(run, f)).join(", "),
     candidate,
@@ -84,7 +84,7 @@ export async function reviewCandidate(services: Services, arg?: unknown): Promis
     await openCandidateDiff(
       services.diffs,
       chosen.ref,
-      `KAT ${label(chosen.candidate)}`,
+      `KAT #${chosen.candidate.rank}`,
       services.locate,
       chosen.file,
     );
@@ -130,6 +130,9 @@ export async function acceptCandidate(services: Services, arg?: unknown): Promis
     return false;
   }
   if (!result.applied) {
+    if (services.server.messages.has(result.message)) {
+      return false; // the server has said why
+    }
     void vscode.window.showErrorMessage(
       `KAT did not apply ${name}: ${result.message ?? "the editor refused the edit"}. ` +
         "Your files are unchanged; run the issue again to get candidates for the current files.",

@@ -4,7 +4,7 @@ import { Commands } from "../common/constants";
 import type { FixIssueResult } from "../common/protocol";
 import { errorText, ServerUnavailableError } from "../common/server";
 import { activeWorkspaceFolder } from "../common/vscodeapi";
-import { describeCandidate, describeProgress, firstLine } from "../state/runs";
+import { candidateName, describeCandidate, describeProgress, firstLine } from "../state/runs";
 import type { Services } from "./services";
 
 export interface FixIssueArgs {
@@ -79,7 +79,7 @@ export async function fixIssue(services: Services, arg?: unknown): Promise<FixIs
         }
       },
     );
-    if (request.cancel.token.isCancellationRequested) {
+    if (request.cancel.token.isCancellationRequested || result.status === "cancelled") {
       return cancelled(services, request.runId ?? result.runId);
     }
     const run = store.finished(result, issue, root);
@@ -123,7 +123,7 @@ async function announce(result: FixIssueResult, issue: string, runId: string): P
   const n = result.candidates.length;
   const choice = await vscode.window.showInformationMessage(
     `KAT found ${n} candidate${n === 1 ? "" : "s"} for "${firstLine(issue, 50)}". ` +
-      `Best: #1 ${best.title} (${describeCandidate(best)}).`,
+      `Best: ${candidateName(best)} (${describeCandidate(best)}).`,
     "Review",
     "Review Inline",
     "Accept Best",

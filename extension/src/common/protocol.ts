@@ -33,7 +33,10 @@ export interface FixIssueParams {
 
 export interface FixIssueResult {
   runId: string;
+  /** How the run ended (a run cancelled by `kat.lsp.cancel` still answers). */
+  status?: RunStatus;
   candidates: Candidate[];
+  error?: string;
 }
 
 export interface RunUpdate {

@@ -6,6 +6,8 @@ import * as vscode from "vscode";
 import {
   DidChangeConfigurationNotification,
   LanguageClient,
+  MessageType,
+  ShowMessageNotification,
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
@@ -17,6 +19,7 @@ import {
   ServerCommands,
 } from "./constants";
 import type { RunUpdate } from "./protocol";
+import { RecentMessages } from "./messages";
 import { RestartPolicy } from "./restart";
 import { checkKatModule, selectedInterpreter, type ModuleCheck } from "./python";
 import {
@@ -65,6 +68,8 @@ export class KatServer implements vscode.Disposable {
   private readonly runUpdateEmitter = new vscode.EventEmitter<RunUpdate>();
   readonly onDidChangeState = this.stateEmitter.event;
   readonly onRunUpdate = this.runUpdateEmitter.event;
+  /** What the server showed lately (`window/showMessage`), so that commands do not repeat it. */
+  readonly messages = new RecentMessages();
 
   constructor(
     private readonly secrets: vscode.SecretStorage,
@@ -187,6 +192,16 @@ export class KatServer implements vscode.Disposable {
       return undefined;
     }
     policy.started = true;
+    client.onNotification(ShowMessageNotification.type, ({ type, message }) => {
+      this.messages.record(message);
+      const show =
+        type === MessageType.Error
+          ? vscode.window.showErrorMessage
+          : type === MessageType.Warning
+            ? vscode.window.showWarningMessage
+            : vscode.window.showInformationMessage;
+      void show(message);
+    });
     this.client = client;
     this.output.info("The server is running.");
     this.setState({ state: "running" });

@@ -162,7 +162,7 @@ export async function openCandidateDiff(
   });
   const [first] = entries;
   if (entries.length === 1 && first) {
-    await vscode.commands.executeCommand("vscode.diff", first[1], first[2], `${files[0]?.path} — ${label}`);
+    await vscode.commands.executeCommand("vscode.diff", first[1], first[2], `${files[0]?.path} (${label})`);
     return;
   }
   try {
@@ -173,7 +173,7 @@ export async function openCandidateDiff(
         "vscode.diff",
         before,
         after,
-        `${after.path.slice(1)} — ${label}`,
+        `${after.path.slice(1)} (${label})`,
         {
           preview: false,
         },

@@ -6,6 +6,7 @@ import * as vscode from "vscode";
 import { Commands, INLINE_CONTEXT_KEY } from "../common/constants";
 import type { CandidateRef } from "../common/protocol";
 import { computeHunks, InlineSession, splitLines, toTextEdit, type Block, type LineEdit } from "./hunks";
+import { HunkDecorations } from "./decorations";
 import { candidateSides, type FilePatch } from "./patch";
 
 interface Review {
@@ -20,20 +21,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
   private readonly reviews = new Map<string, Review>();
   private readonly lensEmitter = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.lensEmitter.event;
-  private readonly removed = vscode.window.createTextEditorDecorationType({
-    isWholeLine: true,
-    backgroundColor: new vscode.ThemeColor("diffEditor.removedLineBackground"),
-    textDecoration: "line-through",
-    opacity: "0.75",
-    overviewRulerColor: new vscode.ThemeColor("editorOverviewRuler.deletedForeground"),
-    overviewRulerLane: vscode.OverviewRulerLane.Left,
-  });
-  private readonly added = vscode.window.createTextEditorDecorationType({
-    isWholeLine: true,
-    backgroundColor: new vscode.ThemeColor("diffEditor.insertedLineBackground"),
-    overviewRulerColor: new vscode.ThemeColor("editorOverviewRuler.addedForeground"),
-    overviewRulerLane: vscode.OverviewRulerLane.Left,
-  });
+  private readonly decorations = new HunkDecorations();
   private readonly subscriptions: vscode.Disposable[];
 
   constructor(private readonly saveAfterAccept: () => boolean) {
@@ -144,7 +132,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
     const pending = review.session.pending();
     const lenses = [
       new vscode.CodeLens(top, {
-        title: `KAT ${review.label}: ${pending.length} hunk(s) to review`,
+        title: `${review.label}: ${pending.length} ${pending.length === 1 ? "hunk" : "hunks"} to review`,
         command: "",
       }),
       new vscode.CodeLens(top, { title: "Accept All", command: Commands.acceptAllHunks, arguments: [uri] }),
@@ -170,8 +158,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
 
   dispose(): void {
     this.subscriptions.forEach((s) => s.dispose());
-    this.removed.dispose();
-    this.added.dispose();
+    this.decorations.dispose();
     this.lensEmitter.dispose();
   }
 
@@ -249,7 +236,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
       await review.document.save();
     }
     void vscode.window.setStatusBarMessage(
-      `KAT: ${accepted} of ${total} hunk(s) of ${review.label} accepted in ${vscode.workspace.asRelativePath(review.document.uri)}`,
+      `KAT: ${accepted} of ${total} hunks of ${review.label} accepted in ${vscode.workspace.asRelativePath(review.document.uri)}`,
       5000,
     );
   }
@@ -262,8 +249,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
     this.reviews.delete(key);
     for (const editor of vscode.window.visibleTextEditors) {
       if (editor.document === review.document) {
-        editor.setDecorations(this.removed, []);
-        editor.setDecorations(this.added, []);
+        this.decorations.show(editor, []);
       }
     }
     if (refresh) {
@@ -283,19 +269,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
       if (!review) {
         continue;
       }
-      const removed: vscode.Range[] = [];
-      const added: vscode.Range[] = [];
-      for (const block of review.session.pending()) {
-        if (block.removed > 0) {
-          removed.push(new vscode.Range(block.start, 0, block.start + block.removed - 1, 0));
-        }
-        if (block.added > 0) {
-          const first = block.start + block.removed;
-          added.push(new vscode.Range(first, 0, first + block.added - 1, 0));
-        }
-      }
-      editor.setDecorations(this.removed, removed);
-      editor.setDecorations(this.added, added);
+      this.decorations.show(editor, review.session.pending());
     }
   }
 

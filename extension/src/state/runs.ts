@@ -170,6 +170,13 @@ export function samplesDone(samples: readonly SampleInfo[]): { done: number; tot
   return { done, total: generation.length };
 }
 
+/** "#1 · calc.py, util.py": the rank and the files (the server's title repeats the evidence). */
+export function candidateName(candidate: Pick<Candidate, "rank" | "files">): string {
+  const names = candidate.files.map((f) => decodeURIComponent(f.split("/").pop() ?? f));
+  const shown = names.slice(0, 2).join(", ") + (names.length > 2 ? ` +${names.length - 2}` : "");
+  return shown ? `#${candidate.rank} · ${shown}` : `#${candidate.rank}`;
+}
+
 /** "score 8.5 · tests 2/3 · 2 samples agree" */
 export function describeCandidate(candidate: Candidate): string {
   const score = candidate.judgeScore == null ? "not judged" : `score ${formatScore(candidate.judgeScore)}`;

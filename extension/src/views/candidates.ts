@@ -5,6 +5,7 @@ import { Commands } from "../common/constants";
 import type { Candidate } from "../common/protocol";
 import { uriFromServer } from "../common/vscodeapi";
 import {
+  candidateName,
   describeCandidate,
   describeProgress,
   firstLine,
@@ -99,17 +100,14 @@ function runItem(run: RunInfo, newest: boolean): vscode.TreeItem {
 }
 
 function candidateItem(run: RunInfo, candidate: Candidate): vscode.TreeItem {
-  const item = new vscode.TreeItem(
-    `#${candidate.rank} ${candidate.title}`,
-    vscode.TreeItemCollapsibleState.Collapsed,
-  );
+  const item = new vscode.TreeItem(candidateName(candidate), vscode.TreeItemCollapsibleState.Collapsed);
   const ref = { runId: run.runId, candidateId: candidate.id };
   item.id = `candidate:${run.runId}:${candidate.id}`;
   const accepted = run.accepted.has(candidate.id);
   item.description = `${accepted ? "accepted · " : ""}${describeCandidate(candidate)}`;
   item.tooltip = new vscode.MarkdownString()
-    .appendMarkdown(`**#${candidate.rank}** `)
-    .appendText(`${candidate.title}\n\n${describeCandidate(candidate)}\n\n`)
+    .appendMarkdown(`**KAT candidate #${candidate.rank}**\n\n`)
+    .appendText(`${describeCandidate(candidate)}\n\n`)
     .appendText(candidate.files.map((f) => relativeFile(run, f)).join("\n"));
   item.iconPath = new vscode.ThemeIcon(
     accepted ? "pass-filled" : candidate.rank === 1 ? "star-full" : "lightbulb",
