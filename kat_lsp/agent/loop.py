@@ -140,17 +140,18 @@ class Agent:
         self.messages.append(response.message)
         try:
             call = self._single_call(response)
-            self._notify(summarize_action(call))  # displays show the action while it runs
+            action = summarize_action(call)
+            self._notify(action)  # displays show the action while it runs
             t1 = time.monotonic()
             observation = await self._execute(call)
         except FormatError as exc:
             self._format_error(response, str(exc), query_time)
             return
-        except Submitted as exc:
-            self._record(response, call, "(submitted)", query_time, time.monotonic() - t1)
-            raise exc
+        except Submitted:
+            self._record(response, call, action, "(submitted)", query_time, time.monotonic() - t1)
+            raise
         self._format_errors = 0
-        self._record(response, call, observation, query_time, time.monotonic() - t1)
+        self._record(response, call, action, observation, query_time, time.monotonic() - t1)
         self._append_observation(response, call, observation)
 
     def _single_call(self, response: ModelResponse) -> ToolCall:
@@ -212,11 +213,11 @@ class Agent:
         self,
         response: ModelResponse,
         call: ToolCall,
+        action: str,
         observation: str,
         query_time: float,
         execution_time: float,
     ) -> None:
-        action = summarize_action(call)
         self.trajectory.add_step(
             response=response.content,
             action=action,
