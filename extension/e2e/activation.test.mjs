@@ -36,7 +36,7 @@ test("the KAT Candidates view shows its welcome text with a Fix This Issue butto
   const welcome = page.locator(".welcome-view-content", { hasText: "No KAT runs yet" });
   await welcome.waitFor({ timeout: 30_000 });
   assert.equal(await welcome.locator(".monaco-button", { hasText: "Fix This Issue" }).count(), 1);
-  await vscode.screenshot("activation-welcome.png");
+  await vscode.screenshot("welcome.png");
 });
 
 test("the palette lists the KAT commands once the extension is active", async () => {

@@ -13,6 +13,7 @@ import {
   FIXED,
   git,
   ISSUE,
+  modelRequests,
   MEAN_ONLY,
   PYTHON,
   readCalc,
@@ -23,9 +24,10 @@ import {
 let vscode;
 let workspace;
 let model;
+let dir;
 
 before(async () => {
-  const dir = join(process.env.KAT_E2E_RUN_DIR ?? "/tmp", "fix-world");
+  dir = join(process.env.KAT_E2E_RUN_DIR ?? "/tmp", "fix-world");
   mkdirSync(dir, { recursive: true });
   workspace = createWorkspace();
   model = await startModel(dir);
@@ -66,6 +68,10 @@ async function diskShows(expected, what) {
 }
 
 test("Fix This Issue runs to a notification with the candidates, shown in the view", async () => {
+  // The key from the secret storage wins over OPENAI_API_KEY of the environment.
+  await vscode.runCommand("KAT: Set API Key");
+  await vscode.answerInput("sk-from-secret-storage");
+  await vscode.notificationText("API key saved");
   await vscode.runCommand("KAT: Fix This Issue");
   await vscode.answerInput(ISSUE);
   const text = await vscode.notificationText("KAT found", 240_000);
@@ -82,6 +88,8 @@ test("Fix This Issue runs to a notification with the candidates, shown in the vi
     .filter({ hasText: "score 6 · tests 1/1 · 1 sample" })
     .waitFor();
   assert.equal(readCalc(workspace), BUGGY, "a run must not touch the user's files");
+  const keys = new Set(modelRequests(dir).map((r) => r.headers.authorization));
+  assert.deepEqual([...keys], ["Bearer sk-from-secret-storage"]);
   await vscode.screenshot("candidates-view.png");
 });
 
@@ -111,7 +119,7 @@ test("Review Candidate opens the candidate's diff", async () => {
 test("Accept Candidate on rank 1 fixes the file on disk", async () => {
   await vscode.runCommand("KAT: Accept Candidate");
   await vscode.pick("#1 · calc.py");
-  await vscode.notificationText("KAT applied KAT #1", 30_000);
+  await vscode.notificationText("KAT applied #1 · calc.py", 30_000);
   await diskShows(FIXED, "calc.py fixed and saved");
 });
 
@@ -146,6 +154,7 @@ test("cancelling a run from its notification leaves the files as they were", asy
     async () => /generate/.test(await progress.innerText()),
     60_000,
   );
+  await vscode.screenshot("progress.png");
   await progress.locator(".monaco-button", { hasText: "Cancel" }).click();
   await vscode.notificationText("KAT run cancelled", 90_000);
   assert.equal(readCalc(workspace), before);
@@ -155,4 +164,18 @@ test("cancelling a run from its notification leaves the files as they were", asy
     .locator(".monaco-list-row", { hasText: "cancelled" })
     .first()
     .waitFor({ timeout: 20_000 });
+});
+
+test("KAT: fix this problem on a diagnostic starts a run through the extension's progress", async () => {
+  await vscode.openFile("broken.json");
+  await vscode.page.locator(".part.statusbar", { hasText: /1/ }).locator(".codicon-error").first().waitFor();
+  await vscode.runCommand("Go to Next Problem (Error, Warning, Info)");
+  await vscode.runCommand("Quick Fix...");
+  const item = vscode.page.locator(".action-widget .monaco-list-row", { hasText: "KAT: fix this problem" });
+  await item.waitFor({ timeout: 20_000 });
+  await vscode.screenshot("fix-this-problem.png");
+  await item.click();
+  await vscode.notification("KAT: Fix the problem the editor reports").waitFor({ timeout: 30_000 });
+  const text = await vscode.notificationText('candidates for "Fix the problem the editor reports', 240_000);
+  assert.match(text, /KAT found \d candidates? for "Fix the problem the editor reports/);
 });

@@ -88,6 +88,8 @@ export function git(root, ...args) {
 export function createWorkspace() {
   const root = mkdtempSync(join(tmpdir(), "kat-e2e-calc-"));
   writeFileSync(join(root, "calc.py"), BUGGY);
+  // A JSON syntax error: VS Code's JSON support reports it, and KAT offers to fix it.
+  writeFileSync(join(root, "broken.json"), '{\n  "name": "calc"\n  "version": 1\n}\n');
   writeFileSync(join(root, ".kat.toml"), "test_samples = 1\nmax_retries = 0\ncommand_timeout = 30\n");
   git(root, "init", "-q", "-b", "main");
   git(root, "add", "-A");
@@ -129,4 +131,12 @@ export async function startModel(dir) {
       }
     },
   };
+}
+
+/** The requests the scripted model answered (its --log). */
+export function modelRequests(dir) {
+  return readFileSync(join(dir, "model.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }

@@ -153,7 +153,7 @@ export class VSCode {
       await vscode.page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
       await vscode.page.locator(".part.statusbar").waitFor({ timeout: 60_000 });
       await vscode.focusWorkbench();
-      await vscode.runCommand("View: Close Secondary Side Bar", { timeoutMs: 10_000 }).catch(() => {});
+      await vscode.runCommand("View: Hide Secondary Side Bar", { timeoutMs: 10_000 }).catch(() => {});
     } catch (error) {
       await vscode.stop();
       throw error;

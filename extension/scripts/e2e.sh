@@ -85,6 +85,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+rm -rf "$EXT_DIR/test-artifacts"
 mkdir -p "$EXT_DIR/test-artifacts"
 export KAT_E2E_CODE_SERVER="$CODE_SERVER" KAT_E2E_NODE_DIR="$NODE24_DIR" KAT_E2E_VSIX="$VSIX"
 export KAT_E2E_RUN_DIR="$RUN_DIR" KAT_E2E_ARTIFACTS="$EXT_DIR/test-artifacts"

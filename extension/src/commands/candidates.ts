@@ -18,10 +18,6 @@ export interface Chosen {
   file?: string;
 }
 
-export function label(candidate: Pick<Candidate, "rank" | "files">): string {
-  return `KAT ${candidateName(candidate)}`;
-}
-
 /** The candidate an argument names (view node, diff editor URI, `{runId, candidateId}`), else a quick pick. */
 export async function chooseCandidate(
   services: Services,
@@ -89,7 +85,9 @@ export async function reviewCandidate(services: Services, arg?: unknown): Promis
       chosen.file,
     );
   } catch (error) {
-    void vscode.window.showErrorMessage(`KAT could not show ${label(chosen.candidate)}: ${errorText(error)}`);
+    void vscode.window.showErrorMessage(
+      `KAT could not show ${candidateName(chosen.candidate)}: ${errorText(error)}`,
+    );
   }
 }
 
@@ -100,18 +98,21 @@ export async function reviewCandidateInline(services: Services, arg?: unknown): 
   }
   try {
     const files = await services.diffs.files(chosen.ref);
-    const problems = await services.inline.start(chosen.ref, label(chosen.candidate), files, (p) =>
-      services.locate(chosen.ref, p),
+    const problems = await services.inline.start(
+      chosen.ref,
+      `KAT ${candidateName(chosen.candidate)}`,
+      files,
+      (p) => services.locate(chosen.ref, p),
     );
     if (problems.length > 0) {
       void vscode.window.showWarningMessage(
-        `KAT cannot review every file of ${label(chosen.candidate)} inline: ${problems.join("; ")}. ` +
+        `KAT cannot review every file of ${candidateName(chosen.candidate)} inline: ${problems.join("; ")}. ` +
           "Use 'KAT: Review Candidate' for those.",
       );
     }
   } catch (error) {
     void vscode.window.showErrorMessage(
-      `KAT could not review ${label(chosen.candidate)} inline: ${errorText(error)}`,
+      `KAT could not review ${candidateName(chosen.candidate)} inline: ${errorText(error)}`,
     );
   }
 }
@@ -121,7 +122,7 @@ export async function acceptCandidate(services: Services, arg?: unknown): Promis
   if (!chosen) {
     return false;
   }
-  const name = label(chosen.candidate);
+  const name = candidateName(chosen.candidate);
   let result;
   try {
     result = await services.api.applyCandidate(chosen.ref);
@@ -163,6 +164,6 @@ export async function rejectCandidate(services: Services, arg?: unknown): Promis
   const chosen = await chooseCandidate(services, arg, "Reject Candidate");
   if (chosen) {
     services.store.reject(chosen.ref);
-    vscode.window.setStatusBarMessage(`KAT: ${label(chosen.candidate)} rejected`, 4000);
+    vscode.window.setStatusBarMessage(`KAT: ${candidateName(chosen.candidate)} rejected`, 4000);
   }
 }

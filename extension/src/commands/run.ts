@@ -99,9 +99,12 @@ export async function setApiKey(services: Services): Promise<void> {
   }
   if (key.trim()) {
     await services.context.secrets.store(SECRET_API_KEY, key.trim());
-    void vscode.window.showInformationMessage("KAT: API key saved in the secret storage.");
   } else {
     await services.context.secrets.delete(SECRET_API_KEY);
-    void vscode.window.showInformationMessage("KAT: API key removed.");
   }
+  // Not left to secrets.onDidChange alone: VS Code for the web does not always fire it.
+  await services.server.sendSettings();
+  void vscode.window.showInformationMessage(
+    key.trim() ? "KAT: API key saved in the secret storage." : "KAT: API key removed.",
+  );
 }

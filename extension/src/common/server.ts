@@ -122,11 +122,13 @@ export class KatServer implements vscode.Disposable {
 
   /** Sends the current settings and API key (`workspace/didChangeConfiguration`). */
   async sendSettings(): Promise<void> {
-    if (!this.client?.isRunning()) {
-      return;
+    // A start in progress may have read the settings before they changed: wait for it.
+    const client = this.client?.isRunning() ? this.client : await this.starting;
+    if (!client?.isRunning()) {
+      return; // the next start reads them
     }
     const settings = serverSettings(this.settings(), await this.apiKey());
-    await this.client.sendNotification(DidChangeConfigurationNotification.type, {
+    await client.sendNotification(DidChangeConfigurationNotification.type, {
       settings: { [CONFIG_SECTION]: settings },
     });
   }

@@ -236,7 +236,7 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
       await review.document.save();
     }
     void vscode.window.setStatusBarMessage(
-      `KAT: ${accepted} of ${total} hunks of ${review.label} accepted in ${vscode.workspace.asRelativePath(review.document.uri)}`,
+      `${review.label}: ${accepted} of ${total} hunks accepted in ${vscode.workspace.asRelativePath(review.document.uri)}`,
       5000,
     );
   }
