@@ -1,0 +1,107 @@
+"""Finding a run's candidate (this session's runs, else the persisted ones) and computing
+its WorkspaceEdit against what the client has now: open documents' text, else the disk.
+
+The texts of open documents are copied on the event loop; patch application and disk
+reads then run in a worker thread, one hop per request however many candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pygls.exceptions import JsonRpcInvalidParams
+
+from kat_lsp.pipeline.api import RankedCandidate
+from kat_lsp.server.edits import FileChange, PatchConflict, compute_changes
+from kat_lsp.server.settings import plain
+from kat_lsp.server.wsedit import BuiltEdit, EditSupport, build_workspace_edit
+
+if TYPE_CHECKING:
+    from kat_lsp.server.state import KatServer, OpenDocument
+
+
+@dataclass
+class Located:
+    """A candidate and the run it belongs to."""
+
+    run_id: str
+    root: Path
+    candidate: RankedCandidate
+
+
+def candidate_ref(args: Sequence[object]) -> tuple[str, str]:
+    """`[{"runId", "candidateId"}]` → (run id, candidate id)."""
+    data = plain(args[0]) if len(args) == 1 else None
+    if not isinstance(data, dict) or not isinstance(data.get("runId"), str):
+        raise JsonRpcInvalidParams('pass one object: {"runId": "...", "candidateId": "..."}')
+    if not isinstance(data.get("candidateId"), str):
+        raise JsonRpcInvalidParams('"candidateId" is missing: the candidates\' "id" (e.g. "c0")')
+    return data["runId"], data["candidateId"]
+
+
+async def locate(server: KatServer, run_id: str, candidate_id: str) -> Located:
+    handle = server.runs.get(run_id)
+    if handle is not None:
+        root, candidates = handle.root, handle.candidates()
+    else:
+        from kat_lsp.pipeline.store import load_result
+
+        result = await asyncio.to_thread(load_result, run_id)
+        if result is None:
+            raise JsonRpcInvalidParams(f"no run {run_id!r}: kat.lsp.listRuns lists the runs")
+        root, candidates = result.root, result.candidates
+    for c in candidates:
+        if c.id == candidate_id:
+            return Located(run_id, root, c)
+    known = ", ".join(c.id for c in candidates) or "none yet"
+    raise JsonRpcInvalidParams(f"run {run_id} has no candidate {candidate_id!r} (it has: {known})")
+
+
+def _changes(
+    root: Path, patch: str, docs: dict[Path, OpenDocument], resources_only: bool
+) -> tuple[list[FileChange], dict[str, tuple[str, int | None]]]:
+    from kat_lsp.server.state import read_disk_text
+
+    by_path = {p.resolve(): d for p, d in docs.items()}
+    used: dict[str, tuple[str, int | None]] = {}
+
+    def read(rel: str) -> str | None:
+        path = (root / rel).resolve()
+        if (doc := by_path.get(path)) is not None:
+            used[rel] = (doc.uri, doc.version)
+            return doc.text
+        return read_disk_text(path)
+
+    return compute_changes(patch, read, resources_only=resources_only), used
+
+
+def edits_now(
+    root: Path,
+    patches: Sequence[str],
+    docs: dict[Path, OpenDocument],
+    support: EditSupport,
+    resources_only: bool = False,
+) -> list[tuple[list[FileChange], BuiltEdit] | PatchConflict]:
+    """Blocking: per patch, its changes and edit against the current texts, or the conflict."""
+    out: list[tuple[list[FileChange], BuiltEdit] | PatchConflict] = []
+    for patch in patches:
+        try:
+            changes, used = _changes(root, patch, docs, resources_only)
+        except PatchConflict as exc:
+            out.append(exc)
+            continue
+        out.append((changes, build_workspace_edit(changes, root, support, used)))
+    return out
+
+
+async def current_edits(
+    server: KatServer, root: Path, patches: Sequence[str], *, resources_only: bool = False
+) -> list[tuple[list[FileChange], BuiltEdit] | PatchConflict]:
+    docs = server.open_documents()
+    return await asyncio.to_thread(
+        edits_now, root, patches, docs, server.edit_support, resources_only
+    )
