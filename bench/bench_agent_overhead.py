@@ -60,6 +60,9 @@ class TimedExecutor:
         finally:
             self.seconds += time.perf_counter() - t0
 
+    async def aclose(self):
+        await self.inner.aclose()
+
 
 class TimedModel:
     def __init__(self, inner):
@@ -83,8 +86,11 @@ async def ours(base_url: str, tree: Path, sandbox: str) -> float:
     model = TimedModel(OpenAIModel(config))
     agent = Agent(model, tools, config, RequestContext("generate", "bench"))
     t0 = time.perf_counter()
-    outcome = await agent.run(initial_messages("generate", "bench issue", config, tools))
-    wall = time.perf_counter() - t0
+    try:
+        outcome = await agent.run(initial_messages("generate", "bench issue", config, tools))
+        wall = time.perf_counter() - t0
+    finally:
+        await executor.aclose()
     assert outcome.exit_status == "submitted" and outcome.steps == STEPS, outcome
     return (wall - model.seconds - executor.seconds) / STEPS
 

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from kat_lsp.sandbox import (
     make_executor,
     scrub_env,
 )
+from tests.processes import marked_sleep, processes_with, until_gone, until_running
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
@@ -37,35 +38,18 @@ def tree(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sandbox(tree: Path) -> BwrapExecutor:
-    return BwrapExecutor(tree, timeout=30, output_cap=10_000)
+async def sandbox(tree: Path) -> AsyncIterator[BwrapExecutor]:
+    executor = BwrapExecutor(tree, timeout=30, output_cap=10_000)
+    yield executor
+    await executor.aclose()
 
 
 @pytest.fixture(params=["bwrap", "local"])
-def any_executor(request: pytest.FixtureRequest, tree: Path) -> Executor:
+async def any_executor(request: pytest.FixtureRequest, tree: Path) -> AsyncIterator[Executor]:
     kind = BwrapExecutor if request.param == "bwrap" else LocalExecutor
-    return kind(tree, timeout=30, output_cap=10_000)
-
-
-def processes_with(marker: str) -> list[str]:
-    """Command lines of live processes that mention `marker`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except (OSError, IndexError):
-            continue
-        if marker in cmdline and state != "Z":
-            found.append(cmdline)
-    return found
-
-
-def marked_sleep(marker: str, seconds: int = 1000) -> str:
-    """A shell snippet starting a sleep whose argv[0] is `marker` (findable in /proc)."""
-    return f"bash -c 'exec -a {marker} sleep {seconds}'"
+    executor = kind(tree, timeout=30, output_cap=10_000)
+    yield executor
+    await executor.aclose()
 
 
 # --- running and output -------------------------------------------------------------
@@ -130,15 +114,11 @@ async def test_sandbox_kills_processes_that_leave_the_group(sandbox: BwrapExecut
 async def test_cancelling_a_run_kills_its_tree(any_executor: Executor) -> None:
     marker = f"kat-test-{uuid.uuid4().hex[:12]}"
     task = asyncio.create_task(any_executor.run(f"{marked_sleep(marker)} & echo up; wait"))
-    for _ in range(200):
-        if processes_with(marker):
-            break
-        await asyncio.sleep(0.05)
-    assert processes_with(marker), "the command did not start"
+    await until_running(marker)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert processes_with(marker) == []
+    assert await until_gone(marker) == []
 
 
 # --- isolation ----------------------------------------------------------------------
@@ -202,6 +182,7 @@ async def test_credentials_are_not_passed_in(monkeypatch: pytest.MonkeyPatch, tr
     monkeypatch.setenv("KAT_VISIBLE", "yes")
     for executor in (BwrapExecutor(tree), LocalExecutor(tree)):
         result = await executor.run("env")
+        await executor.aclose()
         assert "leak-me" not in result.output
         assert "KAT_VISIBLE=yes" in result.output
 
@@ -234,11 +215,13 @@ async def test_chained_shared_clones_under_tmp_see_borrowed_objects(tmp_path: Pa
     private, checkout = tmp_path / "cache" / "private", tmp_path / "cache" / "checkout"
     subprocess.run(["git", "clone", "-q", "--shared", str(user), str(private)], check=True)
     subprocess.run(["git", "clone", "-q", "--shared", str(private), str(checkout)], check=True)
-    result = await BwrapExecutor(checkout).run(
+    executor = BwrapExecutor(checkout)
+    result = await executor.run(
         "git log --format=%s && git show HEAD:a.txt && echo b > b.txt && git add b.txt "
         "&& git commit -qm next && git diff HEAD~1 --stat && touch "
         f"{user}/.git/objects/probe"
     )
+    await executor.aclose()
     assert result.output.startswith("base\na\n") and "b.txt | 1 +" in result.output
     assert result.exit_code != 0 and "Read-only file system" in result.output
     assert not (user / ".git" / "objects" / "probe").exists()

@@ -1,21 +1,30 @@
-"""`BwrapExecutor`: model commands inside bubblewrap (DESIGN.md §5).
+"""`BwrapExecutor`: model commands inside one persistent bubblewrap sandbox (DESIGN.md §5).
 
 Read-only root, private /tmp and /run, the checkout (plus any extra writable folders)
 writable, no network, new pid/ipc namespaces and session, every capability dropped,
-and the sandbox dies with its parent. docs/sandbox.md explains each flag.
+and the sandbox dies with its parent. The sandbox starts with the first command and
+stays up until `aclose`: a supervisor inside (`supervisor.py`) runs each command and
+kills everything it left behind. docs/sandbox.md explains each flag.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from kat_lsp.sandbox.process import ProcessExecutor, command_env
+from kat_lsp.interfaces import CommandResult
+from kat_lsp.sandbox import supervisor
+from kat_lsp.sandbox.process import command_env
+from kat_lsp.sandbox.session import RESTARTED, SandboxDied, SandboxSession, died_result
 
 SANDBOX_HOME = "/tmp/.kat-home"
-"""HOME inside the sandbox: a folder on the private /tmp (writable, empty each command)."""
+"""HOME inside the sandbox: a folder on the private /tmp (writable, kept for the sample)."""
 PRIVATE_MOUNTS = ("/run", "/tmp")
 """Replaced by empty tmpfs inside; /run holds sockets (dbus, docker) a command must not reach."""
 NAMESPACE_FLAGS = (
@@ -104,8 +113,26 @@ def probe(bwrap: str) -> str | None:
     return None
 
 
-class BwrapExecutor(ProcessExecutor):
-    """Runs `bash -c command` in `root` inside a fresh bubblewrap sandbox per command."""
+def supervisor_command() -> tuple[list[str], list[Path]]:
+    """How to start the supervisor inside the sandbox: the interpreter (stdlib only, no
+    site, isolated) and the script, plus what must be bound read-only for both to be
+    visible there (they are hidden when they live under the private /tmp or /run)."""
+    python = Path(os.path.realpath(sys.executable or "/usr/bin/python3"))
+    script = Path(supervisor.__file__).resolve()
+    binds = []
+    if _hidden(python):
+        binds.append(Path(sys.base_prefix).resolve())
+    if _hidden(script):
+        binds.append(script)
+    return [str(python), "-I", "-S", str(script)], binds
+
+
+class BwrapExecutor:
+    """Runs `bash -c command` in `root` inside one bubblewrap sandbox kept for all of
+    its commands (started by the first `run`, stopped by `aclose`)."""
+
+    reply_grace = 15.0
+    """Seconds past a command's timeout before a silent sandbox counts as hung."""
 
     def __init__(
         self,
@@ -118,19 +145,100 @@ class BwrapExecutor(ProcessExecutor):
         extra_writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(root, timeout=timeout, output_cap=output_cap)
+        self.root = Path(root).resolve()
+        self.timeout = timeout
+        self.output_cap = output_cap
         self.bwrap = bwrap
+        self.supervisor, supervisor_binds = supervisor_command()
         # Git metadata under /tmp would vanish behind the private /tmp: bind it back.
         implicit = [p for p in git_support_paths(self.root) if _hidden(p)]
-        self.ro_binds = [*implicit, *(Path(p).resolve() for p in extra_ro_binds)]
+        extra = [Path(p).resolve() for p in extra_ro_binds]
+        self.ro_binds = [*implicit, *supervisor_binds, *extra]
         self.writable = [Path(p).resolve() for p in extra_writable]
         self.env = command_env(env, home=SANDBOX_HOME)
+        self._session: SandboxSession | None = None
+        self._dropped: list[SandboxSession] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
 
     def argv(self, command: str) -> list[str]:
+        """A one-shot sandbox running `bash -c command` with the same flags (for probes
+        and benchmarks; `run` uses the persistent sandbox)."""
+        return self._argv(["bash", "-c", command])
+
+    def _argv(self, command: Sequence[str]) -> list[str]:
         return bwrap_argv(
             self.bwrap,
             self.root,
-            ["bash", "-c", command],
+            command,
             extra_ro_binds=self.ro_binds,
             extra_writable=self.writable,
         )
+
+    @property
+    def sandbox_pid(self) -> int | None:
+        """The bwrap process of the running sandbox (None when none is running)."""
+        session = self._session
+        return session.pid if session is not None and session.alive else None
+
+    def _drop(self, session: SandboxSession | None = None) -> None:
+        """Kill the sandbox now (synchronously: safe in a cancelled task); the next `run`
+        starts a fresh one. `aclose` waits for the dropped ones to be gone."""
+        if self._session is not None and session in (None, self._session):
+            self._session.kill()
+            self._dropped = [s for s in self._dropped if s.alive] + [self._session]
+            self._session = None
+
+    def _serialiser(self) -> asyncio.Lock:
+        """The lock of the running event loop. A sandbox started on another loop cannot
+        be driven from this one: it is dropped."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None:
+                self._drop()
+                self._dropped = []
+                self._lock = asyncio.Lock()
+            self._loop = loop
+        return self._lock
+
+    async def run(
+        self, command: str, *, timeout: float | None = None, output_cap: int | None = None
+    ) -> CommandResult:
+        timeout = self.timeout if timeout is None else timeout
+        cap = self.output_cap if output_cap is None else output_cap
+        async with self._serialiser():
+            note = ""
+            if self._session is not None and not self._session.alive:
+                note = RESTARTED.format(reason=(await self._session.death_report())[0])
+                self._drop()
+            if self._session is None:
+                self._session = await SandboxSession.start(
+                    self._argv(self.supervisor), env=self.env, cwd=self.root
+                )
+            session = self._session
+            started = time.monotonic()
+            try:
+                reply = await session.request(
+                    command, timeout=timeout, cap=cap, patience=timeout + self.reply_grace
+                )
+            except SandboxDied as died:
+                self._drop(session)
+                return died_result(died, time.monotonic() - started)
+            except BaseException:
+                self._drop(session)  # cancelled: nothing of the command may survive
+                raise
+        return CommandResult(
+            output=note + reply["output"],
+            exit_code=reply["exit_code"],
+            timed_out=bool(reply["timed_out"]),
+            duration=float(reply["duration"]),
+            clipped=bool(reply["clipped"]),
+        )
+
+    async def aclose(self) -> None:
+        """Stop the sandbox (every process in it) and wait until it is gone."""
+        self._drop()
+        dropped, self._dropped = self._dropped, []
+        if self._loop is asyncio.get_running_loop():  # else the other loop's watcher reaps
+            for session in dropped:
+                await session.wait_closed()

@@ -1,24 +1,35 @@
 """Running one command as its own process group: environment, timeout, output clipping.
 
-Both executors (bubblewrap and local) start their argv through `run_process`, which
-owns what they share: a new session so the whole tree can be killed at once, stdin
-from /dev/null, stdout and stderr combined and read incrementally into a bounded
-head + rolling tail, and the credential-free environment of `command_env`.
+`LocalExecutor` runs each command through `run_process`: a new session so the whole
+tree can be killed at once, stdin from /dev/null, stdout and stderr combined and read
+incrementally into a bounded head + rolling tail (`OutputCollector`, shared with the
+sandbox's supervisor). Both executors use the credential-free environment of
+`command_env`, and `spawn` (cancel-safe process start) for their processes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import os
 import signal
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from kat_lsp.interfaces import CommandResult
+from kat_lsp.sandbox.supervisor import DRAIN_SECONDS, READ_CHUNK, OutputCollector
+
+__all__ = [
+    "OutputCollector",
+    "ProcessExecutor",
+    "command_env",
+    "kill_group",
+    "run_process",
+    "scrub_env",
+    "spawn",
+]
 
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 """A variable whose name contains one of these (any case) never reaches a command."""
@@ -29,10 +40,6 @@ NO_EDITOR = (
     "or git commit -m MESSAGE' >&2; false"
 )
 """EDITOR/VISUAL: git runs it through sh, so the message shows and the command fails."""
-
-READ_CHUNK = 65536
-DRAIN_SECONDS = 2.0
-"""How long to keep reading after the process exited and its group was killed."""
 
 
 def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -72,47 +79,6 @@ def command_env(
     return env
 
 
-class OutputCollector:
-    """Decodes output as it arrives and keeps only what a capped view can show:
-    the first `cap` characters and a rolling tail of at least the last `cap`."""
-
-    def __init__(self, cap: int) -> None:
-        self.cap = max(cap, 1)
-        self.total = 0
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._head: list[str] = []
-        self._head_len = 0
-        self._tail: deque[str] = deque()
-        self._tail_len = 0
-
-    def feed(self, data: bytes, *, final: bool = False) -> None:
-        text = self._decoder.decode(data, final)
-        self.total += len(text)
-        room = self.cap - self._head_len
-        if room > 0 and text:
-            self._head.append(text[:room])
-            self._head_len += len(self._head[-1])
-            text = text[room:]
-        if text:
-            self._tail.append(text)
-            self._tail_len += len(text)
-            while self._tail_len - len(self._tail[0]) >= self.cap:
-                self._tail_len -= len(self._tail.popleft())
-
-    def result(self) -> tuple[str, bool]:
-        """(text, clipped). Clipped text keeps head and tail around a note."""
-        self.feed(b"", final=True)
-        head = "".join(self._head)
-        tail = "".join(self._tail)
-        if self.total <= self.cap:
-            return head + tail, False
-        keep_head = self.cap // 2
-        keep_tail = self.cap - keep_head
-        dropped = self.total - keep_head - keep_tail
-        note = f"\n[... {dropped} characters clipped: use head/tail/grep to see the rest ...]\n"
-        return head[:keep_head] + note + (head + tail)[-keep_tail:], True
-
-
 def kill_group(pgid: int) -> None:
     """SIGKILL a whole process group; a group that is already gone is fine."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -122,6 +88,19 @@ def kill_group(pgid: int) -> None:
 def _kill_spawned(spawn: asyncio.Future[asyncio.subprocess.Process]) -> None:
     if not spawn.cancelled() and spawn.exception() is None:
         kill_group(spawn.result().pid)
+
+
+async def spawn(argv: Sequence[str], **options: Any) -> asyncio.subprocess.Process:
+    """`asyncio.create_subprocess_exec` in a new session. If the caller is cancelled
+    while the process starts, the process group is killed as soon as it exists."""
+    started = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(*argv, start_new_session=True, **options)
+    )
+    try:
+        return await asyncio.shield(started)
+    except asyncio.CancelledError:
+        started.add_done_callback(_kill_spawned)
+        raise
 
 
 async def _read_into(stream: asyncio.StreamReader, collector: OutputCollector) -> None:
@@ -153,23 +132,14 @@ async def run_process(
     """Run argv in a new session; on timeout, or once it exits, SIGKILL its process group
     so that nothing it started (background jobs included) outlives the call."""
     started = time.monotonic()
-    spawn = asyncio.ensure_future(
-        asyncio.create_subprocess_exec(
-            *argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = await spawn(
+        argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
-    try:
-        proc = await asyncio.shield(spawn)
-    except asyncio.CancelledError:
-        # Cancelled while spawning: the process may exist already; kill it once it does.
-        spawn.add_done_callback(_kill_spawned)
-        raise
     assert proc.stdout is not None
     collector = OutputCollector(output_cap)
     reader = asyncio.create_task(_read_into(proc.stdout, collector))

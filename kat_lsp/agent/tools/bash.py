@@ -22,8 +22,9 @@ Run a bash command in the repository. Every call starts a fresh shell at the rep
 stdout and stderr come back together, capped at {cap} characters (the beginning and the end are kept): narrow big outputs with head, tail or grep.
 There is no terminal and no stdin: interactive programs (vi/nano/emacs, less/more, man, top, bare python/node/bash sessions) are refused. Edit files with str_replace_editor, read them with cat/sed -n/grep, run code with python -c '...' or a script."""
 SANDBOXED = (
-    "It runs in a sandbox: no network; only the repository and /tmp are writable, and /tmp "
-    "starts empty for every command (keep files you need in the repository).\n"
+    "It runs in a sandbox: no network; only the repository and /tmp are writable. /tmp keeps "
+    "its files from one call to the next, but it is private to this sandbox and lost when "
+    "the task ends (keep what matters in the repository).\n"
 )
 
 

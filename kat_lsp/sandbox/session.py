@@ -1,0 +1,196 @@
+"""`SandboxSession`: one running sandbox, seen from the host.
+
+Owns the bwrap process (its own process group) with `supervisor.py` inside, the
+JSON-lines pipe to it (see the supervisor's docstring for the protocol), and killing
+it. Killing is synchronous (`kill`), so that it also works from a cancelled task;
+reaping is left to asyncio's child watcher or to `wait_closed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import signal
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kat_lsp.interfaces import CommandResult
+from kat_lsp.sandbox.process import kill_group, spawn
+
+REPLY_LIMIT = 1 << 26
+"""Longest reply line accepted: output is clipped by the cap before it is sent, but
+JSON escapes can make a line several times the cap."""
+STDERR_TAIL = 1500
+"""How much of bwrap's stderr (its own errors, a supervisor traceback) a report quotes."""
+
+RESTARTED = (
+    "[kat-lsp: the sandbox had stopped since the previous command ({reason}); this command "
+    "ran in a fresh one, where /tmp and $HOME start empty again]\n"
+)
+NOT_STARTED = (
+    "kat-lsp: the sandbox could not start ({reason}), so the command did not run. "
+    "The next command tries again; if this repeats, bubblewrap cannot sandbox this "
+    "checkout: tell the user.\n"
+)
+DIED = (
+    "kat-lsp: the sandbox stopped while this command ran ({reason}), so its output is lost "
+    "and whether it finished is unknown: check its effects in the repository. The next "
+    "command gets a fresh sandbox (/tmp and $HOME empty again; the repository keeps its "
+    "files). Do not kill processes the command did not start (kill -1, pkill, killall).\n"
+)
+HUNG = (
+    "kat-lsp: the sandbox stopped answering ({reason}; was its supervisor stopped with "
+    "SIGSTOP?) and was killed with everything in it. The next command gets a fresh "
+    "sandbox (/tmp and $HOME empty again; the repository keeps its files).\n"
+)
+
+
+class SandboxDied(Exception):
+    """The sandbox stopped, or stopped answering, before replying to a command."""
+
+    def __init__(self, reason: str, *, hung: bool = False, started: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hung = hung
+        self.started = started
+        """False when bubblewrap itself failed to set the sandbox up."""
+
+
+def died_result(died: SandboxDied, duration: float) -> CommandResult:
+    """The command's result when the sandbox died under it: it says what happened."""
+    if died.hung:
+        return CommandResult(HUNG.format(reason=died.reason), None, True, duration)
+    if not died.started:
+        return CommandResult(NOT_STARTED.format(reason=died.reason), None, False, duration)
+    return CommandResult(DIED.format(reason=died.reason), -9, False, duration)
+
+
+def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        kill_group(proc.pid)
+
+
+_reapers: set[asyncio.Task[None]] = set()
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Lives as long as the sandbox. When its event loop shuts down first (asyncio.run and
+    asyncio.Runner cancel every task), kill the sandbox and wait until its pipes are closed,
+    while the loop can still close them: a sandbox forgotten without `aclose` leaves
+    neither processes nor half-closed transports behind."""
+    try:
+        await proc.wait()
+    except asyncio.CancelledError:
+        _kill_if_running(proc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
+        raise
+
+
+def _exit_status(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    if code > 128 and code - 128 in signal.valid_signals():
+        return f"exit status {code}: the supervisor was killed by signal {code - 128}"
+    return f"exit status {code}"
+
+
+class SandboxSession:
+    """A started sandbox: send commands with `request`, stop it with `kill`."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self._ids = itertools.count(1)
+        # Safety net for an executor dropped without `aclose` (and at interpreter exit).
+        self._finalizer = weakref.finalize(self, _kill_if_running, proc)
+        reaper = asyncio.get_running_loop().create_task(_reap(proc))
+        _reapers.add(reaper)
+        reaper.add_done_callback(_reapers.discard)
+
+    @classmethod
+    async def start(
+        cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path
+    ) -> SandboxSession:
+        """Start bwrap with `argv` (which runs the supervisor) and hand it the environment
+        its commands get. A sandbox that cannot start shows up at the first request."""
+        proc = await spawn(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            limit=REPLY_LIMIT,
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"env": dict(env)}).encode() + b"\n")
+        return cls(proc)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def request(
+        self, command: str, *, timeout: float | None, cap: int, patience: float | None
+    ) -> dict[str, Any]:
+        """Run one command; the supervisor's reply. Raises `SandboxDied` when the sandbox
+        stops without replying, or (`hung`) when no reply came within `patience` seconds."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        ident = next(self._ids)
+        line = {"id": ident, "command": command, "timeout": timeout, "cap": cap}
+        try:
+            self.proc.stdin.write(json.dumps(line).encode() + b"\n")
+            await self.proc.stdin.drain()
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), patience)
+        except TimeoutError:
+            raise SandboxDied(
+                f"the sandbox did not answer within {patience:g} seconds", hung=True
+            ) from None
+        except (ConnectionError, ValueError):
+            raw = b""  # a broken pipe, or a reply line over REPLY_LIMIT
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict) or reply.get("id") != ident:
+            reason, bwrap_failed = await self.death_report()
+            raise SandboxDied(reason, started=not bwrap_failed)
+        return reply
+
+    async def death_report(self) -> tuple[str, bool]:
+        """Why the sandbox stopped (bwrap's exit status and the end of its stderr), and
+        whether bubblewrap itself failed (its own messages start with "bwrap:")."""
+        self.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), 2)
+        said = b""
+        if self.proc.stderr is not None:
+            with contextlib.suppress(TimeoutError, ValueError):
+                said = await asyncio.wait_for(self.proc.stderr.read(), 1)
+        text = said.decode(errors="replace").strip()
+        reason = f"bwrap {_exit_status(self.proc.returncode)}"
+        if text:
+            reason += "; it said: " + (
+                text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
+            )
+        return reason, text.startswith("bwrap:")
+
+    def kill(self) -> None:
+        """SIGKILL bwrap's process group: its pid namespace, and so every process of the
+        sandbox, dies with it (`--die-with-parent` on bwrap's init)."""
+        self._finalizer()
+
+    async def wait_closed(self, within: float = 5.0) -> None:
+        """Wait (bounded) until bwrap has exited and its pipes are closed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.proc.wait(), within)
