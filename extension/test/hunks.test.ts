@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { reviewLenses } from "../src/review/decorations";
 import {
   applyLineEdit,
   computeHunks,
@@ -127,5 +128,20 @@ describe("toTextEdit", () => {
         }
       }
     }
+  });
+});
+
+describe("the review's lenses", () => {
+  it("offer Accept All / Reject All at the top and Accept / Reject above each pending hunk", () => {
+    const session = new InlineSession(BEFORE, computeHunks(BEFORE, AFTER));
+    session.accept(0);
+    const lenses = reviewLenses("KAT #1 · calc.py", "file:///p/calc.py", session.pending());
+    expect(lenses.map((l) => [l.line, l.command.title, l.command.command, l.command.arguments])).toEqual([
+      [0, "KAT #1 · calc.py: 1 hunk to review", "", undefined],
+      [0, "Accept All", "kat.inline.acceptAll", ["file:///p/calc.py"]],
+      [0, "Reject All", "kat.inline.rejectAll", ["file:///p/calc.py"]],
+      [5, "Accept", "kat.inline.acceptHunk", ["file:///p/calc.py", 1]],
+      [5, "Reject", "kat.inline.rejectHunk", ["file:///p/calc.py", 1]],
+    ]);
   });
 });

@@ -1,6 +1,33 @@
-/** How an inline review looks: removed lines red and struck through, added lines green. */
+/**
+ * How an inline review looks: removed lines red and struck through, added lines green, and
+ * the CodeLens buttons (Accept / Reject per hunk, Accept All / Reject All at the top).
+ */
 import * as vscode from "vscode";
+import { Commands } from "../common/constants";
 import type { Block } from "./hunks";
+
+export interface LensSpec {
+  line: number;
+  command: { title: string; command: string; arguments?: unknown[] };
+}
+
+/** The lenses of a review of `uri` whose `pending` blocks are left. */
+export function reviewLenses(label: string, uri: string, pending: readonly Block[]): LensSpec[] {
+  const count = `${pending.length} ${pending.length === 1 ? "hunk" : "hunks"}`;
+  const lenses: LensSpec[] = [
+    { line: 0, command: { title: `${label}: ${count} to review`, command: "" } },
+    { line: 0, command: { title: "Accept All", command: Commands.acceptAllHunks, arguments: [uri] } },
+    { line: 0, command: { title: "Reject All", command: Commands.rejectAllHunks, arguments: [uri] } },
+  ];
+  for (const block of pending) {
+    const args = [uri, block.id];
+    lenses.push(
+      { line: block.start, command: { title: "Accept", command: Commands.acceptHunk, arguments: args } },
+      { line: block.start, command: { title: "Reject", command: Commands.rejectHunk, arguments: args } },
+    );
+  }
+  return lenses;
+}
 
 export class HunkDecorations implements vscode.Disposable {
   private readonly removed = vscode.window.createTextEditorDecorationType({

@@ -3,10 +3,10 @@
  * stay above its added lines (green) until the user accepts or rejects it by CodeLens.
  */
 import * as vscode from "vscode";
-import { Commands, INLINE_CONTEXT_KEY } from "../common/constants";
+import { INLINE_CONTEXT_KEY } from "../common/constants";
 import type { CandidateRef } from "../common/protocol";
 import { computeHunks, InlineSession, splitLines, toTextEdit, type Block, type LineEdit } from "./hunks";
-import { HunkDecorations } from "./decorations";
+import { HunkDecorations, reviewLenses } from "./decorations";
 import { candidateSides, type FilePatch } from "./patch";
 
 interface Review {
@@ -127,33 +127,9 @@ export class InlineReviewController implements vscode.CodeLensProvider, vscode.D
     if (!review) {
       return [];
     }
-    const uri = document.uri.toString();
-    const top = new vscode.Range(0, 0, 0, 0);
-    const pending = review.session.pending();
-    const lenses = [
-      new vscode.CodeLens(top, {
-        title: `${review.label}: ${pending.length} ${pending.length === 1 ? "hunk" : "hunks"} to review`,
-        command: "",
-      }),
-      new vscode.CodeLens(top, { title: "Accept All", command: Commands.acceptAllHunks, arguments: [uri] }),
-      new vscode.CodeLens(top, { title: "Reject All", command: Commands.rejectAllHunks, arguments: [uri] }),
-    ];
-    for (const block of pending) {
-      const range = new vscode.Range(block.start, 0, block.start, 0);
-      lenses.push(
-        new vscode.CodeLens(range, {
-          title: "Accept",
-          command: Commands.acceptHunk,
-          arguments: [uri, block.id],
-        }),
-        new vscode.CodeLens(range, {
-          title: "Reject",
-          command: Commands.rejectHunk,
-          arguments: [uri, block.id],
-        }),
-      );
-    }
-    return lenses;
+    return reviewLenses(review.label, document.uri.toString(), review.session.pending()).map(
+      (lens) => new vscode.CodeLens(new vscode.Range(lens.line, 0, lens.line, 0), lens.command),
+    );
   }
 
   dispose(): void {
