@@ -151,7 +151,8 @@ class SandboxSession:
         try:
             self.proc.stdin.write(json.dumps(line).encode() + b"\n")
             await self.proc.stdin.drain()
-            raw = await asyncio.wait_for(self.proc.stdout.readline(), patience)
+            async with asyncio.timeout(patience):  # no extra task, unlike wait_for
+                raw = await self.proc.stdout.readline()
         except TimeoutError:
             raise SandboxDied(
                 f"the sandbox did not answer within {patience:g} seconds", hung=True
