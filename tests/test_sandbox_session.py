@@ -232,3 +232,32 @@ async def test_a_command_that_cannot_start_is_reported(tmp_path: Path) -> None:
         assert result.exit_code == 127 and "kat-lsp: could not start bash" in result.output
     finally:
         await executor.aclose()
+
+
+async def test_an_interpreter_and_supervisor_under_tmp_are_bound_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/tmp is private inside: a Python (or kat-lsp) installed below it must be bound in."""
+    import subprocess
+    import sys
+
+    from kat_lsp.sandbox import supervisor
+
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", "--copies", str(venv)], check=True
+    )
+    script = tmp_path / "pkg" / "supervisor.py"
+    script.parent.mkdir()
+    shutil.copy(supervisor.__file__, script)
+    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python"))
+    monkeypatch.setattr(supervisor, "__file__", str(script))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    executor = BwrapExecutor(tree)
+    try:
+        result = await executor.run("ps -e -o args= | sed -n 2p; ls /tmp")
+    finally:
+        await executor.aclose()
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"{venv}/bin/python -I -S {script}\n")

@@ -119,9 +119,9 @@ def supervisor_command() -> tuple[list[str], list[Path]]:
     visible there (they are hidden when they live under the private /tmp or /run)."""
     python = Path(os.path.realpath(sys.executable or "/usr/bin/python3"))
     script = Path(supervisor.__file__).resolve()
-    binds = []
-    if _hidden(python):
-        binds.append(Path(sys.base_prefix).resolve())
+    # PREFIX/bin/python: the install or virtualenv it belongs to, and a venv's base install.
+    wanted = [python.parent.parent, Path(sys.base_prefix).resolve()] if _hidden(python) else []
+    binds = [folder for folder in dict.fromkeys(wanted) if _hidden(folder)]
     if _hidden(script):
         binds.append(script)
     return [str(python), "-I", "-S", str(script)], binds
