@@ -97,21 +97,27 @@ async def list_runs(server: KatServer) -> list[dict[str, Any]]:
     from kat_lsp.pipeline.store import candidate_from_record, list_runs
 
     records = await asyncio.to_thread(list_runs)
-    out: dict[str, dict[str, Any]] = {}
-    for h in sorted(server.runs.values(), key=lambda h: h.created, reverse=True):
-        out[h.run_id] = run_summary_json(
-            h.run_id, h.issue, h.status, h.root, h.created, h.candidates()
+    created = {r.get("run_id"): float(r.get("created") or 0) for r in records}
+    out: dict[str, tuple[float, dict[str, Any]]] = {}
+    for h in server.runs.values():  # the pipeline's own start time once it is recorded
+        when = created.get(h.run_id) or h.created
+        out[h.run_id] = (
+            when,
+            run_summary_json(h.run_id, h.issue, h.status, h.root, when, h.candidates()),
         )
     for r in records:
         if r.get("run_id") in out:
             continue
         status = str(r.get("status"))
-        out[r["run_id"]] = run_summary_json(
-            r["run_id"],
-            str(r.get("issue", "")),
-            status if status in KNOWN_STATUSES else "failed",  # e.g. interrupted by a restart
-            Path(str(r.get("root", ""))),
-            r.get("created"),
-            [candidate_from_record(c) for c in r.get("candidates", [])],
+        out[r["run_id"]] = (
+            created[r["run_id"]],
+            run_summary_json(
+                r["run_id"],
+                str(r.get("issue", "")),
+                status if status in KNOWN_STATUSES else "failed",  # e.g. interrupted by a restart
+                Path(str(r.get("root", ""))),
+                created[r["run_id"]],
+                [candidate_from_record(c) for c in r.get("candidates", [])],
+            ),
         )
-    return sorted(out.values(), key=lambda s: s["created"], reverse=True)
+    return [summary for _, summary in sorted(out.values(), key=lambda x: x[0], reverse=True)]

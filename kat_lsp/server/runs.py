@@ -93,8 +93,11 @@ async def _drive(
     cancels the run and waits (up to CANCEL_GRACE) for the worker's cleanup."""
     updates = Updates(server, handle)
     end = "failed"
-    proc = await RunProcess.spawn(handle.run_id, handle.issue, str(handle.root), overrides, config)
+    proc: RunProcess | None = None
     try:
+        proc = await RunProcess.spawn(
+            handle.run_id, handle.issue, str(handle.root), overrides, config
+        )
         result = await proc.outcome(updates.on_event)
         if result is None:
             raise asyncio.CancelledError  # the worker was cancelled by someone else
@@ -105,17 +108,19 @@ async def _drive(
         return result
     except asyncio.CancelledError:
         end = "cancelled"
-        proc.cancel()
-        with contextlib.suppress(RunFailed, TimeoutError):
-            await asyncio.wait_for(proc.outcome(updates.on_event), CANCEL_GRACE)
+        if proc is not None:
+            proc.cancel()
+            with contextlib.suppress(RunFailed, TimeoutError):
+                await asyncio.wait_for(proc.outcome(updates.on_event), CANCEL_GRACE)
         final_event(handle, "cancelled", "cancelled")
         raise
-    except RunFailed as exc:
+    except (RunFailed, OSError) as exc:  # OSError: the worker could not start
         end = f"failed: {exc}"
         final_event(handle, "failed", end)
         raise
     finally:
-        await proc.close()
+        if proc is not None:
+            await proc.close()
         updates.send()
         if handle.token is not None:
             server.work_done_progress.end(handle.token, types.WorkDoneProgressEnd(message=end))

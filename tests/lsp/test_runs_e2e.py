@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 
 from kat_lsp.model.scripted import ScriptedServer
 from tests.gitutil import git
@@ -32,6 +34,10 @@ def processes_running(marker: str) -> list[int]:
     return found
 
 
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 async def wait_for(check: Callable[[], object], timeout: float = 60.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
@@ -39,7 +45,8 @@ async def wait_for(check: Callable[[], object], timeout: float = 60.0) -> None:
 
 
 def files_under(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+    """Files below `folder` (os.walk: a tree removed meanwhile is no error)."""
+    return [Path(d, f) for d, _, files in os.walk(folder) for f in files]
 
 
 @pytest.mark.parametrize("how", ["cancelRequest", "progressCancel", "kat.lsp.cancel"])
@@ -131,8 +138,11 @@ async def test_stale_checkouts_of_dead_servers_are_pruned_at_start(
     (stale / "stats.py").write_text("left behind\n")
     (stale.parent / "owner.pid").write_text("999999999\n\n")
     async with connect(server_env, repo) as editor:
-        await wait_for(lambda: not stale.parent.exists(), timeout=30)
-        assert any("removed 1 checkouts" in m.message for m in editor.client.log_messages)
+        messages = editor.client.log_messages
+        await wait_for(
+            lambda: any("removed 1 checkouts" in m.message for m in messages), timeout=30
+        )
+    assert not stale.parent.exists()
 
 
 async def test_bad_requests_get_messages_that_say_what_to_pass(
@@ -154,3 +164,31 @@ async def test_bad_requests_get_messages_that_say_what_to_pass(
     assert '"samples" must be a whole number >= 1' in failures[1]
     assert "no such folder" in failures[2]
     assert "kat.lsp.listRuns lists the runs" in str(unknown.value)
+
+
+async def test_a_run_whose_worker_dies_fails_with_a_message_and_is_pruned_later(
+    repo: Path, server_env: dict[str, str], scripted: Callable[..., ScriptedServer], tmp_path: Path
+) -> None:
+    marker = f"sleep 60.{random.randrange(10**6):06d}"
+    slow = [{"tool": "bash", "args": {"command": marker}}, {"tool": "submit", "args": {}}]
+    server_env["OPENAI_BASE_URL"] = scripted(make_script({"default": slow})).base_url
+    async with connect(server_env, repo, options={"samples": 1}) as editor:
+        request = asyncio.ensure_future(fix(editor))
+        await wait_for(lambda: processes_running(marker))
+        server = editor.client._server
+        assert server is not None
+        [worker] = [
+            p for p in processes_running("kat_lsp.server.worker") if parent_of(p) == server.pid
+        ]
+        os.kill(worker, signal.SIGKILL)
+        with pytest.raises(JsonRpcException) as failure:
+            await request
+        assert "the run's process ended unexpectedly (exit code -9)" in failure.value.message
+        assert any("ended unexpectedly" in m.message for m in editor.client.messages)
+        await wait_for(lambda: editor.updates[-1]["phase"] == "failed", timeout=10)
+        runs = await command(editor, "kat.lsp.listRuns")
+    assert [r["status"] for r in runs] == ["failed"]
+    assert files_under(tmp_path / "cache" / "checkouts"), "a killed run cannot clean up"
+    async with connect(server_env, repo):  # the next server prunes what it left
+        await wait_for(lambda: not files_under(tmp_path / "cache" / "checkouts"), timeout=30)
+    await wait_for(lambda: not processes_running(marker), timeout=30)
