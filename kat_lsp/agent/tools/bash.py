@@ -60,8 +60,12 @@ class BashTool:
         self.executor = executor
         self.timeout = config.command_timeout
         self.output_cap = config.output_cap
+        self._schema = self._build_schema()  # checked against on every call: build it once
 
     def schema(self) -> dict[str, Any]:
+        return self._schema
+
+    def _build_schema(self) -> dict[str, Any]:
         sandbox = SANDBOXED if isinstance(self.executor, BwrapExecutor) else ""
         description = DESCRIPTION.format(
             sandbox=sandbox, timeout=seconds(self.timeout), cap=self.output_cap
