@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -14,11 +15,12 @@ from pathlib import Path
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
+from pytest_lsp import ClientServerConfig, client_capabilities
 
 from kat_lsp.model.scripted import ScriptedServer
 from tests.gitutil import git
-from tests.lsp.conftest import ISSUE, command, connect, fix, make_script
-from tests.lsp.editor import _plain
+from tests.lsp.conftest import ISSUE, SERVER_COMMAND, command, connect, fix, make_script
+from tests.lsp.editor import Editor, _plain
 
 
 def processes_running(marker: str) -> list[int]:
@@ -192,3 +194,52 @@ async def test_a_run_whose_worker_dies_fails_with_a_message_and_is_pruned_later(
     async with connect(server_env, repo):  # the next server prunes what it left
         await wait_for(lambda: not files_under(tmp_path / "cache" / "checkouts"), timeout=30)
     await wait_for(lambda: not processes_running(marker), timeout=30)
+
+
+async def test_shutdown_with_a_run_in_flight_cancels_it_and_cleans_up(
+    repo: Path, server_env: dict[str, str], scripted: Callable[..., ScriptedServer], tmp_path: Path
+) -> None:
+    marker = f"sleep 60.{random.randrange(10**6):06d}"
+    slow = [{"tool": "bash", "args": {"command": marker}}, {"tool": "submit", "args": {}}]
+    server_env["OPENAI_BASE_URL"] = scripted(make_script({"default": slow})).base_url
+    async with connect(server_env, repo, options={"samples": 2}) as editor:
+        request = asyncio.ensure_future(fix(editor))
+        await wait_for(lambda: processes_running(marker))
+        run_id = editor.updates[0]["runId"]
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await request
+    assert processes_running(marker) == []
+    assert files_under(tmp_path / "cache" / "checkouts") == []
+    record = json.loads((tmp_path / "state" / "runs" / run_id / "run.json").read_text())
+    assert record["status"] == "cancelled"
+
+
+async def test_when_the_editor_kills_the_server_its_runs_cancel_and_clean_up(
+    repo: Path, server_env: dict[str, str], scripted: Callable[..., ScriptedServer], tmp_path: Path
+) -> None:
+    marker = f"sleep 60.{random.randrange(10**6):06d}"
+    slow = [{"tool": "bash", "args": {"command": marker}}, {"tool": "submit", "args": {}}]
+    server_env["OPENAI_BASE_URL"] = scripted(make_script({"default": slow})).base_url
+    client = await ClientServerConfig(server_command=SERVER_COMMAND, server_env=server_env).start()
+    editor = Editor(client)
+    uri = repo.as_uri()
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("neovim@v0.7"),
+            workspace_folders=[types.WorkspaceFolder(uri=uri, name="project")],
+            initialization_options={"samples": 1, "testSamples": 1},
+        )
+    )
+    request = asyncio.ensure_future(fix(editor))
+    await wait_for(lambda: processes_running(marker))
+    run_id = editor.updates[0]["runId"]
+    assert client._server is not None
+    client._server.kill()  # no shutdown, no exit: the worker sees its stdin close
+    await client._server.wait()
+    with contextlib.suppress(BaseException):
+        await client.stop()
+    request.cancel()
+    await wait_for(lambda: not processes_running(marker), timeout=30)
+    await wait_for(lambda: not files_under(tmp_path / "cache" / "checkouts"), timeout=30)
+    record = json.loads((tmp_path / "state" / "runs" / run_id / "run.json").read_text())
+    assert record["status"] == "cancelled"
