@@ -7,7 +7,7 @@ the open buffer), `textDocument/hover` on a changed line, and `didChange` + `hov
 run with the scripted model (a fixed latency per call, a few sandboxed commands per
 sample) is in flight. Goal: p99 under load <= 2x idle and < 50 ms.
 
-    python bench/bench_lsp.py [--latency 0.05] [--rounds 200]
+    python bench/bench_lsp.py [--latency 0.05] [--rounds 300] [--cycles 3]
 """
 
 from __future__ import annotations
@@ -231,7 +231,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--latency", type=float, default=0.05, help="seconds per scripted model call"
     )
-    parser.add_argument("--rounds", type=int, default=100, help="idle rounds per cycle")
+    parser.add_argument("--rounds", type=int, default=300, help="idle rounds per cycle")
     parser.add_argument("--cycles", type=int, default=3, help="idle/loaded cycles")
     args = parser.parse_args()
     raise SystemExit(asyncio.run(main(args.latency, args.rounds, args.cycles)))

@@ -59,7 +59,7 @@ async def candidate_actions(server: KatServer, uri: str) -> list[types.CodeActio
     disabled_ok = bool(caps and caps.disabled_support)
     actions: list[types.CodeAction] = []
     for n, (handle, cands) in enumerate(_touching(server, uri)):
-        edits = await current_edits(server, handle.root, [c.patch for c in cands])
+        edits = await current_edits(server, handle.root, cands)
         for c, outcome in zip(cands, edits, strict=True):
             title = candidate_title(c) + ("" if n == 0 else f" · run {handle.run_id}")
             action = types.CodeAction(
@@ -160,7 +160,7 @@ async def hover(server: KatServer, params: types.HoverParams) -> types.Hover | N
     line = params.position.line
     sections = []
     for handle, cands in _touching(server, params.text_document.uri)[:1]:
-        edits = await current_edits(server, handle.root, [c.patch for c in cands])
+        edits = await current_edits(server, handle.root, cands)
         rel = _relative(handle, Path(to_fs_path(params.text_document.uri) or ""))
         for c, outcome in zip(cands, edits, strict=True):
             if isinstance(outcome, PatchConflict):

@@ -1,8 +1,9 @@
 """Finding a run's candidate (this session's runs, else the persisted ones) and computing
 its WorkspaceEdit against what the client has now: open documents' text, else the disk.
 
-The texts of open documents are copied on the event loop; patch application and disk
-reads then run in a worker thread, one hop per request however many candidates.
+The texts of open documents are copied on the event loop; patch application then runs
+right there when no file must be read from disk, else in a worker thread (one hop per
+request however many candidates).
 """
 
 from __future__ import annotations
@@ -98,10 +99,29 @@ def edits_now(
     return out
 
 
+INLINE_LIMIT = 1_000_000
+"""Characters of open-document text below which edits are computed on the event loop."""
+
+
 async def current_edits(
-    server: KatServer, root: Path, patches: Sequence[str], *, resources_only: bool = False
+    server: KatServer,
+    root: Path,
+    candidates: Sequence[RankedCandidate],
+    *,
+    resources_only: bool = False,
 ) -> list[tuple[list[FileChange], BuiltEdit] | PatchConflict]:
+    """Edits of `candidates` against the current texts. When every file they touch is
+    open in the editor (no disk reads) and small, this is sub-millisecond work done right
+    here: a thread hop would cost more than it saves (and shows in code-action latency)."""
     docs = server.open_documents()
-    return await asyncio.to_thread(
-        edits_now, root, patches, docs, server.edit_support, resources_only
-    )
+    patches = [c.patch for c in candidates]
+    args = (root, patches, docs, server.edit_support, resources_only)
+    touched = {root / f for c in candidates for f in c.files}
+    open_paths = {p: len(d.text) for p, d in docs.items()}
+    if (
+        touched
+        and touched <= open_paths.keys()
+        and sum(open_paths[p] for p in touched) < INLINE_LIMIT
+    ):
+        return edits_now(*args)
+    return await asyncio.to_thread(edits_now, *args)

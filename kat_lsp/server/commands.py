@@ -42,7 +42,7 @@ async def apply_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str,
             f"KAT cannot apply {name}: the editor does not accept "
             "workspace/applyEdit; apply the diff of kat.lsp.candidateDiff by hand",
         )
-    [outcome] = await current_edits(server, found.root, [found.candidate.patch])
+    [outcome] = await current_edits(server, found.root, [found.candidate])
     if isinstance(outcome, PatchConflict):
         return _refused(
             server,
@@ -71,9 +71,7 @@ async def apply_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str,
 async def apply_file_operations(server: KatServer, args: tuple[Any, ...]) -> dict[str, Any]:
     """Create/delete on disk the files of a candidate the client could not (after its edit)."""
     found: Located = await locate(server, *candidate_ref(args))
-    [outcome] = await current_edits(
-        server, found.root, [found.candidate.patch], resources_only=True
-    )
+    [outcome] = await current_edits(server, found.root, [found.candidate], resources_only=True)
     if isinstance(outcome, PatchConflict):
         return _refused(server, f"KAT did not create or delete files: {outcome}")
     notes = await asyncio.to_thread(apply_on_disk, found.root, outcome[0])
