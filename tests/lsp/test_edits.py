@@ -158,7 +158,7 @@ lines = st.lists(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(old=lines, new=lines, prefix=st.lists(st.just("# typed above\n"), max_size=3))
 def test_any_unified_diff_applies_like_patch(
     old: list[str], new: list[str], prefix: list[str]
