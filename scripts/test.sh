@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh machine, then runs every check:
 # lint, types, the Python test suite (real git, bubblewrap, HTTP, LSP over stdio,
-# headless Neovim) and the VS Code extension's unit and real-VS-Code tests.
+# headless Neovim, batch Emacs with eglot) and the VS Code extension's unit and real-VS-Code tests.
 # Skip parts with KAT_SKIP_EXTENSION=1 or KAT_SKIP_E2E=1 (the extension's VS Code run).
 set -euo pipefail
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,6 +11,7 @@ need_apt=()
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v nvim >/dev/null 2>&1 || need_apt+=(neovim)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v emacs >/dev/null 2>&1 || need_apt+=(emacs-nox elpa-eglot)  # the eglot how-to is tested
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "test.sh: apt-get install ${need_apt[*]}"
   apt-get update -qq >/dev/null
