@@ -47,13 +47,37 @@ export async function waitFor(what, check, timeoutMs = 30_000, intervalMs = 250)
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
+const BASE_SETTINGS = {
+  "workbench.startupEditor": "none",
+  "chat.disableAIFeatures": true,
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "workbench.tips.enabled": false,
+  "workbench.enableExperiments": false,
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
+  "telemetry.telemetryLevel": "off",
+  "security.workspace.trust.enabled": false,
+  "git.enabled": false,
+  "files.autoSave": "off",
+  "diffEditor.useInlineViewWhenSpaceIsLimited": false,
+};
+
+/** User settings; also as the machine's, where machine-scoped ones (kat.serverCommand) count. */
+function writeSettings(dataDir, settings) {
+  const text = JSON.stringify({ ...BASE_SETTINGS, ...settings }, null, 2);
+  for (const folder of ["User", "Machine"]) {
+    mkdirSync(join(dataDir, folder), { recursive: true });
+    writeFileSync(join(dataDir, folder, "settings.json"), text);
+  }
+}
+
 export class VSCode {
   /**
    * Starts code-server on `workspace` with user `settings` and opens it in Chromium.
    * `serverEnv` is added to code-server's environment (the extension host and so the
    * KAT server inherit it).
    */
-  static async start({ name, workspace, settings = {}, serverEnv = {} }) {
+  static async start({ name, workspace, settings = {}, serverEnv = {}, pathPrefix }) {
     const codeServer = env("KAT_E2E_CODE_SERVER");
     const runDir = join(env("KAT_E2E_RUN_DIR"), name);
     const dirs = {
@@ -65,11 +89,13 @@ export class VSCode {
     Object.values(dirs).forEach((d) => mkdirSync(d, { recursive: true }));
     const processEnv = {
       ...process.env,
-      PATH: `${env("KAT_E2E_NODE_DIR")}:${process.env.PATH}`,
+      PATH: [pathPrefix, env("KAT_E2E_NODE_DIR"), process.env.PATH].filter(Boolean).join(":"),
       XDG_CONFIG_HOME: join(dirs.xdg, "config"),
       XDG_DATA_HOME: join(dirs.xdg, "data"),
       XDG_CACHE_HOME: join(dirs.xdg, "cache"),
       XDG_STATE_HOME: join(dirs.xdg, "state"),
+      // Else the extension host takes the login shell's environment (PATH among it).
+      VSCODE_CLI: "1",
       ...serverEnv,
     };
     const common = ["--extensions-dir", dirs.extensions, "--user-data-dir", dirs.data];
@@ -80,28 +106,7 @@ export class VSCode {
     if (install.status !== 0) {
       throw new Error(`installing the .vsix failed:\n${install.stdout}\n${install.stderr}`);
     }
-    // Machine-scoped settings (kat.serverCommand) count only in the remote machine's settings.
-    const userSettings = JSON.stringify(
-      {
-        "workbench.startupEditor": "none",
-        "chat.disableAIFeatures": true,
-        "extensions.autoCheckUpdates": false,
-        "extensions.autoUpdate": false,
-        "workbench.tips.enabled": false,
-        "workbench.enableExperiments": false,
-        "telemetry.telemetryLevel": "off",
-        "security.workspace.trust.enabled": false,
-        "git.enabled": false,
-        "files.autoSave": "off",
-        ...settings,
-      },
-      null,
-      2,
-    );
-    for (const folder of ["User", "Machine"]) {
-      mkdirSync(join(dirs.data, folder), { recursive: true });
-      writeFileSync(join(dirs.data, folder, "settings.json"), userSettings);
-    }
+    writeSettings(dirs.data, settings);
     const port = await freePort();
     const config = join(runDir, "config.yaml");
     writeFileSync(config, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
@@ -168,6 +173,11 @@ export class VSCode {
     this.runDir = runDir;
     this.context = undefined;
     this.page = undefined;
+  }
+
+  /** Replaces the user (and machine) settings while VS Code runs; it notices the change. */
+  setSettings(settings) {
+    writeSettings(join(this.runDir, "data"), settings);
   }
 
   /** Runs a command by its palette title; reopens the palette until the command is registered. */
