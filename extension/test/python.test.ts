@@ -12,6 +12,8 @@ describe("checkKatModule (real python3)", () => {
     writeFileSync(join(dir, "site", "kat_lsp", "__init__.py"), "");
     // An interpreter that sees no site-packages: kat_lsp is not installed for it.
     writeFileSync(join(dir, "bare-python"), '#!/bin/sh\nexec python3 -I -S "$@"\n');
+    writeFileSync(join(dir, "nosite-python"), '#!/bin/sh\nexec python3 -S "$@"\n');
+    chmodSync(join(dir, "nosite-python"), 0o755);
     writeFileSync(join(dir, "broken-python"), '#!/bin/sh\necho "bad interpreter setup" >&2\nexit 1\n');
     chmodSync(join(dir, "bare-python"), 0o755);
     chmodSync(join(dir, "broken-python"), 0o755);
@@ -27,6 +29,12 @@ describe("checkKatModule (real python3)", () => {
     const check = await checkKatModule(join(dir, "bare-python"));
     expect(check.status).toBe("missing");
     expect(check.detail).toContain("bare-python");
+  });
+
+  it("looks where the server will start: a kat_lsp checkout in the workspace counts", async () => {
+    const python = join(dir, "nosite-python");
+    expect((await checkKatModule(python, process.env)).status).toBe("missing");
+    expect((await checkKatModule(python, process.env, join(dir, "site"))).status).toBe("ok");
   });
 
   it("says when the interpreter does not exist or fails", async () => {

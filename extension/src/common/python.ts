@@ -49,14 +49,15 @@ export interface ModuleCheck {
 
 const FIND_SPEC = "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('kat_lsp') else 3)";
 
-/** Whether `python` exists and can import kat_lsp (without starting anything). */
+/** Whether `python` exists and can import kat_lsp in `cwd` (where the server would start). */
 export function checkKatModule(
   python: string,
   env: NodeJS.ProcessEnv = process.env,
+  cwd?: string,
   timeoutMs = 20_000,
 ): Promise<ModuleCheck> {
   return new Promise((resolve) => {
-    execFile(python, ["-c", FIND_SPEC], { env, timeout: timeoutMs }, (error, _stdout, stderr) => {
+    execFile(python, ["-c", FIND_SPEC], { env, cwd, timeout: timeoutMs }, (error, _stdout, stderr) => {
       if (!error) {
         resolve({ status: "ok", detail: "" });
       } else if ((error as NodeJS.ErrnoException).code === "ENOENT") {

@@ -164,7 +164,7 @@ export class KatServer implements vscode.Disposable {
     const apiKey = await this.apiKey();
     const env = serverEnvironment(apiKey);
     this.output.info(`Starting the server (${command.source}): ${describeCommand(command)}`);
-    if (command.python && !(await this.checkPython(command, env))) {
+    if (command.python && !(await this.checkPython(command, env, folder?.uri.fsPath))) {
       return undefined;
     }
     const serverOptions: ServerOptions = {
@@ -172,7 +172,10 @@ export class KatServer implements vscode.Disposable {
       args: command.args,
       options: { env, cwd: folder?.uri.fsPath },
     };
-    const policy = new RestartPolicy((detail) => this.failed(detail));
+    const policy = new RestartPolicy((detail) => {
+      this.client = undefined; // it stopped for good: the next request starts a new one
+      this.failed(detail);
+    });
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
       outputChannel: this.output,
@@ -216,9 +219,13 @@ export class KatServer implements vscode.Disposable {
     this.hooks.onStartFailed(detail);
   }
 
-  private async checkPython(command: ServerCommand, env: NodeJS.ProcessEnv): Promise<boolean> {
+  private async checkPython(
+    command: ServerCommand,
+    env: NodeJS.ProcessEnv,
+    cwd: string | undefined,
+  ): Promise<boolean> {
     const python = command.python ?? command.command;
-    const check = await checkKatModule(python, env);
+    const check = await checkKatModule(python, env, cwd);
     if (check.status === "ok") {
       return true;
     }
