@@ -30,7 +30,12 @@ python3 -m mypy kat_lsp
 echo "test.sh: pytest"
 python3 -m pytest -q -p no:cacheprovider
 
-if [ "${KAT_SKIP_EXTENSION:-0}" != 1 ] && [ -f extension/package.json ]; then
-  echo "test.sh: extension"
-  bash extension/scripts/ci.sh
+if [ "${KAT_SKIP_EXTENSION:-0}" != 1 ]; then
+  echo "test.sh: extension (npm ci, typecheck, lint, unit tests)"
+  (cd extension && npm ci --no-audit --no-fund --loglevel=error && npm run -s typecheck \
+    && npm run -s lint && npm test)
+  if [ "${KAT_SKIP_E2E:-0}" != 1 ]; then
+    echo "test.sh: extension in real VS Code (code-server + headless Chromium)"
+    KAT_E2E_PYTHON="$(command -v python3)" bash extension/scripts/e2e.sh
+  fi
 fi
