@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kat_lsp.workspace import PatchError, apply_patch, patch_files, split_patch_by_file
+from kat_lsp.workspace import (
+    PatchError,
+    apply_patch,
+    create_checkout,
+    patch_files,
+    split_patch_by_file,
+    take_snapshot,
+)
 from tests.gitutil import cache_env, git, make_repo, tree_state, worktree_files, write_files
 
 __all__ = ["cache_env"]
@@ -144,3 +151,21 @@ def test_split_plain_unified_diffs():
     pieces = split_patch_by_file(text)
     assert list(pieces) == ["x.py", "y.py"]
     assert "+d" in pieces["y.py"] and "+b" not in pieces["y.py"]
+
+
+def test_a_candidate_from_a_subfolder_checkout_applies_to_the_users_folder(
+    cache_env: Path, tmp_path: Path
+):
+    repo = make_repo(tmp_path / "mono", {"pkg/calc.py": "def add(a, b):\n    return a - b\n"})
+    (repo / "pkg" / "notes.txt").write_text("untracked, unsaved in the editor\n")
+    snapshot = take_snapshot(repo / "pkg", run_id="sub")
+    checkout = create_checkout(snapshot, "s0")
+    (checkout.path / "calc.py").write_text("def add(a, b):\n    return a + b\n")
+    (checkout.path / "test_calc.py").write_text("assert __import__('calc').add(1, 2) == 3\n")
+    git_before = tree_state(repo / ".git")
+
+    apply_patch(repo / "pkg", checkout.diff())
+
+    assert (repo / "pkg" / "calc.py").read_text().endswith("return a + b\n")
+    assert (repo / "pkg" / "test_calc.py").exists()
+    assert tree_state(repo / ".git") == git_before

@@ -133,7 +133,7 @@ def _locate(root: Path) -> _UserRepo | None:
         if "not a git repository" in stderr:
             return None
         raise WorkspaceError(f"cannot read the git repository of {root}: {stderr}")
-    top, git_dir, common, prefix, fmt = proc.stdout.decode().split("\n")[:5]
+    top, git_dir, common, prefix, fmt = proc.stdout.decode(errors="surrogateescape").split("\n")[:5]
     head = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=root, check=False)
     return _UserRepo(
         toplevel=Path(top).resolve(),
