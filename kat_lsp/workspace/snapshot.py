@@ -1,13 +1,14 @@
 """The base of a run (DESIGN.md §1 step 1): the workspace as the user sees it, frozen as
 one commit in a private repository under `cache_dir()/snapshots/<run_id>/`.
 
-Git workspaces: the private bare repository borrows the user's objects through
-`objects/info/alternates` and starts from a copy of the user's index (for its stat
-cache, so only changed files are hashed); `git add -A` then runs with the private git
-dir and the user's work tree, unsaved editor buffers are written as blobs into the
-private index, and `write-tree`/`commit-tree` make the snapshot commit (parent: the
-user's HEAD). The user's `.git` is only ever read: no stash, no checkout, no lock, no
-index refresh, no `worktrees/` entry.
+Git workspaces: the private bare repository starts from a copy of the user's index
+(for its stat cache, so only changed files are hashed); `git add -A` runs with the
+private git dir and the user's work tree, unsaved editor buffers are written as blobs
+into the private index, `write-tree` makes the tree; only then does the repository
+borrow the user's objects through `objects/info/alternates` (git touches the mtime of
+a borrowed object it is asked to write), and `commit-tree` makes the snapshot commit
+(parent: the user's HEAD). The user's `.git` is only ever read (userrepo.py): no
+stash, no checkout, no lock, no index refresh, no `worktrees/` entry.
 
 Folders that are not git repositories: the same without alternates and without a
 parent, everything not ignored by `.gitignore` files or DEFAULT_EXCLUDES.
@@ -37,6 +38,7 @@ from kat_lsp.workspace.git import (
     write_object,
     write_ref,
 )
+from kat_lsp.workspace.userrepo import locate, user_core_config
 
 DEFAULT_EXCLUDES = (
     ".git/", ".hg/", ".svn/", ".venv/", "venv/", "env/", "node_modules/", "__pycache__/",
@@ -46,11 +48,6 @@ DEFAULT_EXCLUDES = (
 """Ignored in folders that are not git repositories (git repositories follow their own
 ignore rules only): virtualenvs, dependency trees, caches, other VCS metadata."""
 
-# Settings of the user's repository that change what `git add` records.
-_COPIED_CORE = (
-    "autocrlf", "eol", "safecrlf", "filemode", "symlinks", "ignorecase",
-    "precomposeunicode", "excludesfile", "attributesfile",
-)  # fmt: skip
 SNAPSHOT_REF = "refs/heads/snapshot"
 PRIVATE_CONFIG = {
     "gc": {"auto": "0"},
@@ -111,51 +108,6 @@ class Snapshot:
         rundirs.remove_tree(self.repo)
 
 
-@dataclass(frozen=True)
-class _UserRepo:
-    toplevel: Path
-    git_dir: Path
-    common_dir: Path
-    prefix: str
-    object_format: str
-    head: str | None
-
-
-def _locate(root: Path) -> _UserRepo | None:
-    """The repository `root` belongs to, read-only; None for a plain folder."""
-    args = [
-        "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir",
-        "--show-prefix", "--show-object-format",
-    ]  # fmt: skip
-    proc = run_git(args, cwd=root, check=False)
-    if proc.returncode != 0:
-        stderr = proc.stderr.decode(errors="replace").strip()
-        if "not a git repository" in stderr:
-            return None
-        raise WorkspaceError(f"cannot read the git repository of {root}: {stderr}")
-    top, git_dir, common, prefix, fmt = proc.stdout.decode(errors="surrogateescape").split("\n")[:5]
-    head = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=root, check=False)
-    return _UserRepo(
-        toplevel=Path(top).resolve(),
-        git_dir=Path(git_dir),
-        common_dir=(root / common).resolve(),
-        prefix=prefix,
-        object_format=fmt or "sha1",
-        head=head.stdout.decode().strip() if head.returncode == 0 else None,
-    )
-
-
-def _user_core_config(root: Path) -> dict[str, str]:
-    out = run_git(["config", "-z", "--list"], cwd=root, check=False).stdout
-    core: dict[str, str] = {}
-    for record in out.decode(errors="surrogateescape").split("\0"):
-        key, _, value = record.partition("\n")
-        section, _, name = key.lower().partition(".")
-        if section == "core" and name in _COPIED_CORE:
-            core[name] = value
-    return core
-
-
 def _copy_if_exists(src: Path, dst: Path) -> None:
     if src.is_file():
         shutil.copy2(src, dst)  # keeps mtime: git's racy-clean checks stay right
@@ -184,8 +136,8 @@ def take_snapshot(
 
 
 def _build(root: Path, repo: Path, run_id: str, overrides: Mapping[str | Path, str]) -> Snapshot:
-    user = _locate(root)
-    core = _user_core_config(root) if user else {}
+    user = locate(root)
+    core = user_core_config(root) if user else {}
     fmt = user.object_format if user else "sha1"
     top, prefix = (user.toplevel, user.prefix) if user else (root, "")
     if user:
