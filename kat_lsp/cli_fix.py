@@ -38,7 +38,9 @@ def apply_best(result: RunResult, repo: Path) -> str | None:
 
 def execute_fix(args: argparse.Namespace, config: KatConfig, repo: Path, issue: str) -> int:
     from kat_lsp.cli import EXIT_APPLY_FAILED, EXIT_NO_CANDIDATE, EXIT_OK
+    from kat_lsp.workspace import prune_stale
 
+    prune_stale()  # checkouts left by runs whose process died
     run_id = new_run_id()
     err = sys.stderr
     display = make_display(err, quiet=args.quiet)

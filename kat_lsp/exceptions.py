@@ -21,7 +21,7 @@ class ModelError(KatError):
     """A model call failed for good (after the client's retries)."""
 
 
-class AgentExit(Exception):  # noqa: N818 - loop control, not an error
+class AgentExit(Exception):
     """Ends a sample. `exit_status` is recorded in the trajectory."""
 
     exit_status = "exit"
@@ -50,7 +50,7 @@ class ModelFailed(AgentExit):
     exit_status = "model_error"
 
 
-class FormatError(Exception):  # noqa: N818 - goes back to the model, not to the user
+class FormatError(Exception):
     """The model's turn could not be executed (no tool call, two calls, bad arguments).
 
     The message is shown to the model, which is asked again."""

@@ -6,10 +6,19 @@ from kat_lsp.pipeline.ranking import Scored, dominant_group, execution_cut, fina
 from kat_lsp.pipeline.runner import split_budget
 
 
-def cand(rep: int, passed: int = 0, total: int = 2, size: int = 1, scores=(), regressions=0) -> Scored:
+def cand(
+    rep: int, passed: int = 0, total: int = 2, size: int = 1, scores=(), regressions=0
+) -> Scored:
     return Scored(
-        key=f"k{rep}", representative=rep, samples=list(range(rep, rep + size)), round=0,
-        patch="", files=[], tests_passed=passed, tests_total=total, regressions=regressions,
+        key=f"k{rep}",
+        representative=rep,
+        samples=list(range(rep, rep + size)),
+        round=0,
+        patch="",
+        files=[],
+        tests_passed=passed,
+        tests_total=total,
+        regressions=regressions,
         judge_scores=list(scores),
     )
 
@@ -59,8 +68,12 @@ def test_judges_favourite_passing_no_test_is_cut_before_it_can_win() -> None:
 def test_early_stop_needs_a_majority_that_passes_every_test() -> None:
     big = cand(0, 2, size=3)
     assert dominant_group([big, cand(3, 2)], samples_so_far=4, tests_kept=2) is big
-    assert dominant_group([cand(0, 2, size=2)], samples_so_far=4, tests_kept=2) is None  # half is not more
-    assert dominant_group([cand(0, 1, size=3)], samples_so_far=4, tests_kept=2) is None  # fails a test
+    assert (
+        dominant_group([cand(0, 2, size=2)], samples_so_far=4, tests_kept=2) is None
+    )  # half is not more
+    assert (
+        dominant_group([cand(0, 1, size=3)], samples_so_far=4, tests_kept=2) is None
+    )  # fails a test
     assert dominant_group([cand(0, 0, total=0, size=4)], samples_so_far=4, tests_kept=0) is None
 
 

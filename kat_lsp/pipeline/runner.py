@@ -34,7 +34,7 @@ from kat_lsp.pipeline.report import round_summary, test_summary
 from kat_lsp.pipeline.sample import SampleOutcome, run_sample
 from kat_lsp.pipeline.state import RunState
 from kat_lsp.pipeline.store import RunStore
-from kat_lsp.workspace import Snapshot, remove_run_checkouts, take_snapshot
+from kat_lsp.workspace import Snapshot, remove_run, take_snapshot
 from kat_lsp.workspace.patches import patch_files
 
 log = logging.getLogger(__name__)
@@ -200,9 +200,7 @@ class _Run:
                 await anyio.to_thread.run_sync(self.cleanup)
 
     def cleanup(self) -> None:
-        remove_run_checkouts(self.state.run_id)
-        if self.snapshot is not None:
-            self.snapshot.remove()
+        remove_run(self.state.run_id)  # by run id: also a snapshot cancelled while being taken
 
     async def rounds(self, snapshot: Snapshot) -> None:
         cfg, s = self.config, self.state
