@@ -41,9 +41,9 @@ class Trajectory:
                 "action": action,
                 "tool_call": tool_call,
                 "observation": observation,
-                "query_time": round(query_time, 4),
-                "execution_time": round(execution_time, 4),
-                "timestamp": round(time.time(), 3),
+                "query_time": query_time,
+                "execution_time": execution_time,
+                "timestamp": time.time(),
             }
         )
 

@@ -76,7 +76,9 @@ class BashTool:
         return {"type": "function", "function": function}
 
     async def __call__(self, arguments: dict[str, Any]) -> str:
-        command = check_arguments(self.schema(), arguments)["command"]
+        command = arguments.get("command") if len(arguments) == 1 else None
+        if not isinstance(command, str):  # the common well-formed call skips the full check
+            command = check_arguments(self._schema, arguments)["command"]
         if not command.strip():
             raise FormatError("bash: `command` is empty; give the shell command to run.")
         if reason := refusal(command):
