@@ -70,6 +70,13 @@ def fingerprint(repo: Path) -> dict[str, str]:
     return state
 
 
+def median_of_1_to_4(folder: Path) -> str:
+    """What the project in `folder` says median([1, 2, 3, 4]) is."""
+    code = "from stats import median; print(median([1, 2, 3, 4]))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True)
+    return proc.stdout.strip() or proc.stderr
+
+
 @pytest.fixture
 def kat_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KAT_"))}
@@ -141,14 +148,7 @@ def test_fix_ranks_the_right_candidate_and_leaves_the_repo_alone(tmp_path, kat_e
     copy = tmp_path / "copy"
     shutil.copytree(repo, copy)
     subprocess.run(["git", "apply"], input=best["patch"], text=True, cwd=copy, check=True)
-    check = subprocess.run(
-        [sys.executable, "-c", "from stats import median; print(median([1, 2, 3, 4]))"],
-        cwd=copy,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert check.stdout.strip() == "2.5"
+    assert median_of_1_to_4(copy) == "2.5"
 
     # Every request carried the X-KAT headers; every phase ran.
     phases = {r["headers"]["x-kat-phase"] for r in requests}
@@ -185,14 +185,7 @@ def test_apply_writes_the_best_patch_into_the_working_tree(tmp_path, kat_env):
         )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["candidates"][0]["rank"] == 1
-    fixed = subprocess.run(
-        [sys.executable, "-c", "from stats import median; print(median([1, 2, 3, 4]))"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert fixed.stdout.strip() == "2.5"
+    assert median_of_1_to_4(repo) == "2.5"
     # The dirty and untracked files the user had are still there, untouched.
     assert (repo / "test_stats.py").read_text().endswith("# dirty\n")
     assert (repo / "notes.txt").read_text() == "untracked\n"

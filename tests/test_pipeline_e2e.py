@@ -88,6 +88,14 @@ JUDGE = {
     }
 }
 REFLECTION = "Returning x or shifting the bound is wrong; return hi when x > hi."
+ALL_AGREE = {
+    "phases": {
+        "generate": {"default": fix(CORRECT)},
+        "testgen": {"0": TESTS["0"]},
+        "judge": JUDGE,
+        "reflect": {"default": [{"content": REFLECTION}]},
+    }
+}
 
 
 @pytest.fixture
@@ -204,16 +212,7 @@ async def test_reflection_carries_into_the_next_round(repo, scripted):
 
 
 async def test_early_stop_when_most_samples_agree_and_pass_every_test(repo, scripted):
-    server = scripted(
-        {
-            "phases": {
-                "generate": {"default": fix(CORRECT)},
-                "testgen": {"0": TESTS["0"]},
-                "judge": JUDGE,
-                "reflect": {"default": [{"content": REFLECTION}]},
-            }
-        }
-    )
+    server = scripted(ALL_AGREE)
     result = await run(server, repo, samples=6, rounds=3, test_samples=1)
     assert requests(server, "reflect") == []
     assert {r["headers"]["x-kat-sample"] for r in requests(server, "generate")} == {"0", "1"}
@@ -222,16 +221,7 @@ async def test_early_stop_when_most_samples_agree_and_pass_every_test(repo, scri
 
 
 async def test_early_stop_can_be_switched_off(repo, scripted):
-    server = scripted(
-        {
-            "phases": {
-                "generate": {"default": fix(CORRECT)},
-                "testgen": {"0": TESTS["0"]},
-                "judge": JUDGE,
-                "reflect": {"default": [{"content": REFLECTION}]},
-            }
-        }
-    )
+    server = scripted(ALL_AGREE)
     result = await run(server, repo, samples=4, rounds=2, test_samples=1, early_stop=False)
     assert len(requests(server, "reflect")) == 1
     assert result.candidates[0].cluster_size == 4
