@@ -21,6 +21,7 @@ class PlainDisplay:
         self.quiet = quiet
         self.last_phase = ""
         self.seen: dict[tuple[str, int], tuple[str, int]] = {}
+        self.tests_shown = False
 
     def __enter__(self) -> PlainDisplay:
         return self
@@ -48,6 +49,11 @@ class PlainDisplay:
                 self.line(
                     f"  {s.phase} #{s.index} {s.status} ({s.exit_status}, {s.steps} steps, {s.tokens} tokens)"
                 )
+        if event.tests and not self.tests_shown:
+            self.tests_shown = True
+            for t in event.tests:
+                verdict = "kept" if t.kept else "dropped"
+                self.line(f"  test #{t.index} {verdict}: {t.command or '(none)'} - {t.reason}")
 
 
 class LiveDisplay:
@@ -88,6 +94,11 @@ class LiveDisplay:
         )
         for col in ("sample", "round", "status", "steps", "tokens", "last action"):
             table.add_column(col, no_wrap=col != "last action")
+        for t in event.tests:
+            verdict = "[green]kept[/]" if t.kept else "[yellow]dropped[/]"
+            table.add_row(
+                f"test #{t.index}", "0", verdict, "", "", f"{t.command} - {t.reason}"[:80]
+            )
         for s in event.samples:
             table.add_row(
                 f"{s.phase} #{s.index}",

@@ -120,6 +120,11 @@ def test_fix_ranks_the_right_candidate_and_leaves_the_repo_alone(tmp_path, kat_e
         requests = list(server.requests)
     assert proc.returncode == 0, proc.stderr
     assert fingerprint(repo) == before, "the user's repository changed"
+    # The progress (plain lines: stderr is no terminal) shows samples, tests and the ranking.
+    assert "generate #2 submitted" in proc.stderr
+    assert "test #0 kept: python3 test_median_issue.py" in proc.stderr
+    assert "test #1 dropped: python3 test_median_weak.py - passes on the base" in proc.stderr
+    assert "1 candidate(s)" in proc.stderr and "stats.py" in proc.stderr
 
     ranked = json.loads((out / "ranked.json").read_text())
     assert set(ranked) == {"run_id", "issue", "candidates"}

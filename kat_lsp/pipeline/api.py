@@ -40,6 +40,16 @@ class SampleState:
 
 
 @dataclass
+class TestState:
+    """A reproduction test once validated on the snapshot."""
+
+    index: int
+    command: str
+    kept: bool
+    reason: str
+
+
+@dataclass
 class RankedCandidate:
     """A deduplicated candidate fix with its evidence. Field names follow ranked.json."""
 
@@ -85,6 +95,8 @@ class RunEvent:
     message: str
     samples: list[SampleState]
     candidates: list[RankedCandidate]
+    tests: list[TestState] = field(default_factory=list)
+    """Empty until the reproduction tests are validated."""
 
 
 @dataclass

@@ -324,6 +324,9 @@ class _Run:
         async with self.test_limiter:
             self.state.tests = await validate_tests(snapshot, tests, self.config)
         self.tests_ready.set()
+        kept = len(self.state.kept_tests())
+        self.state.message = f"{kept} of {len(tests)} reproduction tests kept"
+        self.emit()
         async with anyio.create_task_group() as tg:
             if self.config.test_command:
                 tg.start_soon(self.run_base, snapshot)

@@ -13,7 +13,7 @@ from typing import Any
 
 from kat_lsp.config import KatConfig
 from kat_lsp.interfaces import Usage
-from kat_lsp.pipeline.api import RankedCandidate, RunEvent, RunPhase, SampleState
+from kat_lsp.pipeline.api import RankedCandidate, RunEvent, RunPhase, SampleState, TestState
 from kat_lsp.pipeline.execution import ReproTest
 from kat_lsp.pipeline.ranking import Scored
 from kat_lsp.pipeline.sample import SampleOutcome
@@ -74,6 +74,7 @@ class RunState:
             self.message,
             [SampleState(**vars(s)) for s in self.samples.values()],
             self.candidates(),
+            [TestState(t.index, t.command, t.kept, t.reason) for t in self.tests],
         )
 
     def kept_tests(self) -> list[ReproTest]:

@@ -28,7 +28,7 @@ from typing import Any
 
 from kat_lsp.config import KatConfig
 from kat_lsp.exceptions import ConfigError
-from kat_lsp.pipeline.api import RankedCandidate, RunEvent, RunResult, SampleState
+from kat_lsp.pipeline.api import RankedCandidate, RunEvent, RunResult, SampleState, TestState
 
 EVENT_INTERVAL = 0.05
 NICENESS = 5
@@ -44,6 +44,7 @@ def decode_event(data: dict[str, Any]) -> RunEvent:
         run_id=data["run_id"], phase=data["phase"], percentage=data["percentage"],
         message=data["message"], samples=[SampleState(**s) for s in data["samples"]],
         candidates=[RankedCandidate(**c) for c in data["candidates"]],
+        tests=[TestState(**t) for t in data.get("tests", [])],
     )  # fmt: skip
 
 
