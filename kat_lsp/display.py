@@ -96,9 +96,7 @@ class LiveDisplay:
             table.add_column(col, no_wrap=col != "last action")
         for t in event.tests:
             verdict = "[green]kept[/]" if t.kept else "[yellow]dropped[/]"
-            table.add_row(
-                f"test #{t.index}", "0", verdict, "", "", f"{t.command} - {t.reason}"[:80]
-            )
+            table.add_row(f"test #{t.index}", "", verdict, "", "", f"{t.command} - {t.reason}"[:80])
         for s in event.samples:
             table.add_row(
                 f"{s.phase} #{s.index}",
