@@ -60,6 +60,9 @@ class TimedExecutor:
         finally:
             self.seconds += time.perf_counter() - t0
 
+    async def start(self):
+        await self.inner.start()
+
     async def aclose(self):
         await self.inner.aclose()
 

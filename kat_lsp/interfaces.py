@@ -134,6 +134,11 @@ class Executor(Protocol):
         """Run `bash -c command` with cwd = root; kills the whole process tree on timeout."""
         ...
 
+    async def start(self) -> None:
+        """Get ready for the first command ahead of time (start the sandbox), so that its
+        start-up overlaps other work such as the first model request. Optional to call."""
+        ...
+
     async def aclose(self) -> None:
         """Stop whatever the executor keeps alive between commands (the bubblewrap
         sandbox of a sample) and wait for it to be gone. Idempotent; a later `run`

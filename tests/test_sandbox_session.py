@@ -59,6 +59,18 @@ async def test_one_sandbox_serves_every_command(sandbox: BwrapExecutor) -> None:
         await other.aclose()
 
 
+async def test_start_boots_the_sandbox_that_the_first_command_then_uses(
+    sandbox: BwrapExecutor,
+) -> None:
+    assert sandbox.sandbox_pid is None
+    await sandbox.start()
+    pid = sandbox.sandbox_pid
+    assert pid is not None
+    await sandbox.start()  # idempotent
+    result = await sandbox.run("echo ready")
+    assert result.output == "ready\n" and sandbox.sandbox_pid == pid
+
+
 async def test_only_the_sandbox_itself_is_left_between_commands(sandbox: BwrapExecutor) -> None:
     marker = f"kat-test-{uuid.uuid4().hex[:12]}"
     started = await sandbox.run(

@@ -91,7 +91,9 @@ async def run_on_tree(
     test command when `regression`). A candidate that does not apply fails every test."""
     report = TreeReport()
     checkout = await anyio.to_thread.run_sync(create_checkout, snapshot, name)
+    executor = make_executor(checkout.path, config)
     try:
+        await executor.start()  # the sandbox boots while git lays the candidate down
         try:
             if candidate_patch:
                 await anyio.to_thread.run_sync(lambda: apply_patch(checkout.path, candidate_patch))
@@ -106,20 +108,16 @@ async def run_on_tree(
                 TestRun(t.index, False, f"candidate does not apply: {exc}") for t in tests
             ]
             return report
-        executor = make_executor(checkout.path, config)
-        try:
-            for test in tests:
-                report.runs.append(await _run_test(checkout.path, executor, test, config))
-            if regression and config.test_command:
-                result = await executor.run(config.test_command, timeout=config.test_timeout)
-                report.regression_exit = result.exit_code
-                report.regression_failures = failed_ids(result)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await executor.aclose()
+        for test in tests:
+            report.runs.append(await _run_test(checkout.path, executor, test, config))
+        if regression and config.test_command:
+            result = await executor.run(config.test_command, timeout=config.test_timeout)
+            report.regression_exit = result.exit_code
+            report.regression_failures = failed_ids(result)
         return report
     finally:
         with anyio.CancelScope(shield=True):
+            await executor.aclose()
             await anyio.to_thread.run_sync(checkout.remove)
 
 

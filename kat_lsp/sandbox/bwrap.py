@@ -201,6 +201,18 @@ class BwrapExecutor:
             self._loop = loop
         return self._lock
 
+    async def _ensure_session(self) -> SandboxSession:
+        if self._session is None:
+            self._session = await SandboxSession.start(
+                self._argv(self.supervisor), env=self.env, cwd=self.root
+            )
+        return self._session
+
+    async def start(self) -> None:
+        """Start the sandbox now; the supervisor boots while the caller does other work."""
+        async with self._serialiser():
+            await self._ensure_session()
+
     async def run(
         self, command: str, *, timeout: float | None = None, output_cap: int | None = None
     ) -> CommandResult:
@@ -211,11 +223,7 @@ class BwrapExecutor:
             if self._session is not None and not self._session.alive:
                 note = RESTARTED.format(reason=(await self._session.death_report())[0])
                 self._drop()
-            if self._session is None:
-                self._session = await SandboxSession.start(
-                    self._argv(self.supervisor), env=self.env, cwd=self.root
-                )
-            session = self._session
+            session = await self._ensure_session()
             started = time.monotonic()
             try:
                 reply = await session.request(

@@ -183,6 +183,9 @@ class ProcessExecutor:
     def argv(self, command: str) -> list[str]:
         return ["bash", "-c", command]
 
+    async def start(self) -> None:
+        """Nothing to prepare: every command starts its own process."""
+
     async def aclose(self) -> None:
         """Nothing to stop: every command is its own process group, gone when it returns."""
 
