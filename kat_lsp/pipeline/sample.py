@@ -86,7 +86,6 @@ async def run_sample(
         if on_start is not None:
             on_start()
         executor = make_executor(checkout.path, config)
-        await executor.start()  # the sandbox boots during the first model request
         tools = make_tools(phase, checkout.path, executor, config)
         trajectory = Trajectory(
             run_dir / "trajectories" / f"{name}.traj.json" if run_dir else None,
