@@ -293,3 +293,50 @@ async def test_cancelling_the_run_stops_everything_and_records_it(repo, scripted
     assert not checkouts.exists() or not any(checkouts.rglob("clamp.py"))
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "sleep 123.456" not in ps
+
+
+SUITE = """from clamp import clamp
+
+
+def test_inside():
+    assert clamp(5, 0, 10) == 5
+
+
+def test_below():
+    assert clamp(-1, 0, 10) == 0
+"""
+DROPS_LOWER_BOUND = [
+    {
+        "tool": "str_replace_editor",
+        "args": {
+            "command": "str_replace",
+            "path": "clamp.py",
+            "old_str": "    if x < lo:\n        return lo\n" + BUG,
+            "new_str": "    if x > hi:\n        return hi",
+        },
+    },
+    {"tool": "submit", "args": {}},
+]
+
+
+@pytest.mark.parametrize("top_k", [2, 1])
+async def test_the_projects_own_tests_count_new_failures(repo, scripted, top_k):
+    (repo / "test_suite.py").write_text(SUITE)
+    server = scripted(
+        {
+            "phases": {
+                "generate": {"0": fix(CORRECT), "1": DROPS_LOWER_BOUND},
+                "testgen": {"0": TESTS["0"]},
+                "judge": JUDGE,
+            }
+        }
+    )
+    result = await run(
+        server, repo, samples=2, test_samples=1, top_k=top_k,
+        test_command="python3 -m pytest -q -p no:cacheprovider test_suite.py",
+    )  # fmt: skip
+    regressions = {c.samples[0]: (c.tests_passed, c.regressions) for c in result.candidates}
+    if top_k == 2:  # both fix the reported bug; sample 1 breaks test_below
+        assert regressions == {0: (1, 0), 1: (1, 1)}
+    else:  # at the cut, fewer new failures win the tie on tests passed
+        assert regressions == {0: (1, 0)}

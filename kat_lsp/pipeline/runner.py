@@ -24,16 +24,18 @@ import anyio
 from anyio.abc import TaskGroup
 
 from kat_lsp.config import KatConfig
-from kat_lsp.interfaces import Model, ModelResponse, Phase, RequestContext, Usage
+from kat_lsp.interfaces import Model, Phase, RequestContext, Usage
+from kat_lsp.model.limited import LimitedModel
 from kat_lsp.pipeline.api import RunEvent, RunPhase, RunResult, SampleState
 from kat_lsp.pipeline.dedup import UNCHANGED_KEY, DedupInput, candidate_key, group_candidates
-from kat_lsp.pipeline.execution import ReproTest, TreeReport, run_on_tree, validate_tests
+from kat_lsp.pipeline.execution import ReproTest
 from kat_lsp.pipeline.judge import judge_candidate, reflect_on_round
 from kat_lsp.pipeline.ranking import Scored, dominant_group, execution_cut, final_order
 from kat_lsp.pipeline.report import round_summary, test_summary
 from kat_lsp.pipeline.sample import SampleOutcome, run_sample
 from kat_lsp.pipeline.state import RunState
 from kat_lsp.pipeline.store import RunStore
+from kat_lsp.pipeline.testbench import TestBench
 from kat_lsp.workspace import Snapshot, remove_run, take_snapshot
 from kat_lsp.workspace.patches import patch_files
 
@@ -50,30 +52,6 @@ def split_budget(samples: int, rounds: int) -> list[int]:
     """K samples over R rounds, earlier rounds taking the remainder: 8 over 3 → 3, 3, 2."""
     base, extra = divmod(samples, rounds)
     return [base + (1 if r < extra else 0) for r in range(rounds)]
-
-
-class LimitedModel:
-    """Bounds the model requests in flight (`model_concurrency`) and sums their usage."""
-
-    def __init__(self, model: Model, limit: int) -> None:
-        self.model = model
-        self.limiter = anyio.CapacityLimiter(max(1, limit))
-        self.usage = Usage()
-
-    async def query(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        ctx: RequestContext,
-        tools: list[dict[str, Any]] | None = None,
-        temperature: float | None = None,
-    ) -> ModelResponse:
-        async with self.limiter:
-            response = await self.model.query(
-                messages, ctx=ctx, tools=tools, temperature=temperature
-            )
-        self.usage.add(response.usage)
-        return response
 
 
 class Pipeline:
@@ -123,17 +101,9 @@ class _Run:
         self.state = RunState(run_id, issue, root, config)
         self.on_event = on_event
         self.store = RunStore.create(run_id, pipeline.runs_base)
-        self.test_limiter = anyio.CapacityLimiter(max(1, config.test_concurrency))
         self.total_samples = config.samples + config.test_samples
-        self.snapshot: Snapshot | None = None
-        self.tests_ready = anyio.Event()
-        self.reports: dict[str, TreeReport] = {}
-        """Kept tests' results per group key (the kept tests never change after round 0)."""
-        self.scheduled: dict[str, tuple[int, str]] = {}
-        """Group keys seen so far -> (earliest sample, patch), for streamed execution."""
-        self.base: TreeReport | None = None
-        """The project's `test_command` on the snapshot (regression baseline)."""
         self.tg: TaskGroup | None = None
+        """The current round's task group: streamed test runs join it."""
 
     # ----- events and persistence -------------------------------------------------
     def emit(self) -> None:
@@ -178,8 +148,8 @@ class _Run:
             snapshot = await anyio.to_thread.run_sync(
                 lambda: take_snapshot(self.state.root, overrides=paths, run_id=self.state.run_id)
             )
-            self.snapshot, self.state.snapshot_commit = snapshot, snapshot.commit
-            await self.rounds(snapshot)
+            self.state.snapshot_commit = snapshot.commit
+            await self.rounds(TestBench(snapshot, self.config))
             n = len(self.state.ranked)
             done = (
                 f"{n} candidate{'s' if n != 1 else ''}" if n else "no sample produced a candidate"
@@ -202,7 +172,7 @@ class _Run:
     def cleanup(self) -> None:
         remove_run(self.state.run_id)  # by run id: also a snapshot cancelled while being taken
 
-    async def rounds(self, snapshot: Snapshot) -> None:
+    async def rounds(self, bench: TestBench) -> None:
         cfg, s = self.config, self.state
         budget = split_budget(cfg.samples, cfg.rounds)
         bounds = [sum(budget[:r]) for r in range(len(budget) + 1)]
@@ -222,11 +192,11 @@ class _Run:
             async with anyio.create_task_group() as tg:
                 self.tg = tg
                 for index in range(first, first + count):
-                    tg.start_soon(self.generate, snapshot, index, rnd, reflection)
+                    tg.start_soon(self.generate, bench, index, rnd, reflection)
                 if rnd == 0:
-                    tg.start_soon(self.make_tests, snapshot)
+                    tg.start_soon(self.make_tests, bench)
             self.tg = None
-            await self.evaluate(snapshot, rnd)
+            await self.evaluate(bench, rnd)
             done = bounds[rnd + 1]
             if rnd == len(budget) - 1:
                 break
@@ -291,26 +261,27 @@ class _Run:
         return outcome
 
     async def generate(
-        self, snapshot: Snapshot, index: int, rnd: int, reflection: str | None
+        self, bench: TestBench, index: int, rnd: int, reflection: str | None
     ) -> None:
-        outcome = await self.sample(snapshot, "generate", index, rnd, reflection)
+        outcome = await self.sample(bench.snapshot, "generate", index, rnd, reflection)
         self.state.outcomes.append(outcome)
         if not outcome.patch.strip():
             return
-        item = DedupInput(index, outcome.files, {p: snapshot.read_file(p) for p in outcome.files})
+        item = self.dedup_input(bench.snapshot, outcome)
         key = await anyio.to_thread.run_sync(candidate_key, item)
-        if key is None or key == UNCHANGED_KEY:
-            return
-        if key not in self.scheduled:
-            self.scheduled[key] = (index, outcome.patch)
-            if self.tests_ready.is_set() and self.tg is not None:
-                self.tg.start_soon(self.run_tests, snapshot, key)
+        if key is not None and key != UNCHANGED_KEY:
+            bench.offer(key, index, outcome.patch, self.tg)
 
-    async def make_tests(self, snapshot: Snapshot) -> None:
+    @staticmethod
+    def dedup_input(snapshot: Snapshot, outcome: SampleOutcome) -> DedupInput:
+        base = {p: snapshot.read_file(p) for p in outcome.files}
+        return DedupInput(outcome.ctx.sample, outcome.files, base)
+
+    async def make_tests(self, bench: TestBench) -> None:
         results: list[SampleOutcome] = []
 
         async def one(i: int) -> None:
-            results.append(await self.sample(snapshot, "testgen", i, 0, None))
+            results.append(await self.sample(bench.snapshot, "testgen", i, 0, None))
 
         async with anyio.create_task_group() as tg:
             for i in range(self.config.test_samples):
@@ -321,49 +292,18 @@ class _Run:
             if o.exit_status != "submitted" or not test.command:
                 test.reason = f"no test submitted ({o.exit_status})"
             tests.append(test)
-        async with self.test_limiter:
-            self.state.tests = await validate_tests(snapshot, tests, self.config)
-        self.tests_ready.set()
-        kept = len(self.state.kept_tests())
-        self.state.message = f"{kept} of {len(tests)} reproduction tests kept"
+        await bench.validate(tests)
+        self.state.tests = bench.tests
+        self.state.message = f"{len(bench.kept)} of {len(tests)} reproduction tests kept"
         self.emit()
-        async with anyio.create_task_group() as tg:
-            if self.config.test_command:
-                tg.start_soon(self.run_base, snapshot)
-            for key in list(self.scheduled):
-                tg.start_soon(self.run_tests, snapshot, key)
+        await bench.finish()  # the groups that came before the tests
 
-    async def on_tree(self, snapshot: Snapshot, name: str, patch: str) -> TreeReport:
-        async with self.test_limiter:
-            return await run_on_tree(
-                snapshot,
-                name,
-                patch,
-                self.state.kept_tests(),
-                self.config,
-                regression=bool(self.config.test_command),
-            )
-
-    async def run_base(self, snapshot: Snapshot) -> None:
-        if self.base is None:
-            self.base = await self.on_tree(snapshot, "base", "")
-
-    async def run_tests(self, snapshot: Snapshot, key: str) -> None:
-        if key in self.reports:
-            return
-        self.reports[key] = TreeReport()  # claimed: no second run of the same group
-        index, patch = self.scheduled[key]
-        self.reports[key] = await self.on_tree(snapshot, f"exec-c{index}", patch)
-
-    async def evaluate(self, snapshot: Snapshot, rnd: int) -> None:
+    async def evaluate(self, bench: TestBench, rnd: int) -> None:
         """Dedup all candidates so far, finish the tests of new groups, cut, judge."""
         s = self.state
         self.set_phase("dedup", "grouping equivalent candidates")
         by_sample = {o.ctx.sample: o for o in s.outcomes if o.patch.strip()}
-        items = [
-            DedupInput(i, o.files, {p: snapshot.read_file(p) for p in o.files})
-            for i, o in sorted(by_sample.items())
-        ]
+        items = [self.dedup_input(bench.snapshot, o) for _, o in sorted(by_sample.items())]
         for group in await anyio.to_thread.run_sync(group_candidates, items):
             if group.unchanged:  # formatting-only edits are no fix
                 continue
@@ -377,23 +317,13 @@ class _Run:
                     rep.patch,
                     patch_files(rep.patch),
                 )
-                self.scheduled.setdefault(group.key, (group.representative, rep.patch))
+                bench.offer(group.key, group.representative, rep.patch, None)
             s.groups[group.key].samples = list(group.samples)
-        kept = s.kept_tests()
-        missing = [k for k in s.groups if k not in self.reports]
-        self.set_phase("execute", f"running {len(kept)} tests on {len(missing)} candidates", 72)
-        async with anyio.create_task_group() as tg:
-            if self.config.test_command:
-                tg.start_soon(self.run_base, snapshot)
-            for key in missing:
-                tg.start_soon(self.run_tests, snapshot, key)
-        base_failures = self.base.regression_failures if self.base else None
-        for g in s.groups.values():
-            report = self.reports[g.key]
-            g.tests_passed, g.tests_total, g.test_runs = report.passed, len(kept), report.runs
-            g.regressions = 0
-            if base_failures is not None and report.regression_failures is not None:
-                g.regressions = len(report.regression_failures - base_failures)
+        missing = sum(k not in bench.reports for k in s.groups)
+        self.set_phase("execute", f"running {len(bench.kept)} tests on {missing} candidates", 72)
+        await bench.finish()
+        for scored in s.groups.values():
+            bench.score(scored)
         survivors = execution_cut(list(s.groups.values()), self.config.top_k)
         self.set_phase("judge", f"judging {len(survivors)} candidates", 85)
         async with anyio.create_task_group() as tg:
