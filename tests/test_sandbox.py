@@ -187,6 +187,33 @@ async def test_credentials_are_not_passed_in(monkeypatch: pytest.MonkeyPatch, tr
         assert "KAT_VISIBLE=yes" in result.output
 
 
+@pytest.fixture
+def fake_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A home with credentials, outside /tmp (the sandbox's /tmp is a fresh tmpfs)."""
+    home = Path(tempfile.mkdtemp(prefix="kat-home-", dir="/var/tmp"))
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY leak-me\n")
+    (home / ".netrc").write_text("machine x login me password leak-me\n")
+    (home / "notes.txt").write_text("ordinary file\n")
+    monkeypatch.setenv("HOME", str(home))
+    yield home
+    shutil.rmtree(home)
+
+
+async def test_credential_files_in_the_home_are_masked(fake_home: Path, tree: Path) -> None:
+    executor = BwrapExecutor(tree)
+    try:
+        result = await executor.run(
+            f"cat {fake_home}/.ssh/id_ed25519 {fake_home}/.netrc; ls -A {fake_home}/.ssh; "
+            f"cat {fake_home}/notes.txt"
+        )
+    finally:
+        await executor.aclose()
+    assert "leak-me" not in result.output
+    assert "ordinary file" in result.output  # the rest of the home stays readable
+    assert (fake_home / ".netrc").read_text().startswith("machine")  # outside: untouched
+
+
 def test_scrub_env_patterns() -> None:
     env = {"API_KEY": "1", "keyring": "1", "GH_TOKEN": "1", "X_SECRET_Y": "1", "PGPASSWORD": "1",
            "OPENAI_ORG": "1", "PATH": "/bin", "HOME": "/h", "LANG": "C"}  # fmt: skip

@@ -10,6 +10,7 @@ kills everything it left behind. docs/sandbox.md explains each flag.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -27,6 +28,13 @@ SANDBOX_HOME = "/tmp/.kat-home"
 """HOME inside the sandbox: a folder on the private /tmp (writable, kept for the sample)."""
 PRIVATE_MOUNTS = ("/run", "/tmp")
 """Replaced by empty tmpfs inside; /run holds sockets (dbus, docker) a command must not reach."""
+CREDENTIALS = (
+    ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker", ".netrc",
+    ".git-credentials", ".pypirc", ".npmrc", ".yarnrc", ".config/gh", ".config/hub",
+    ".cargo/credentials", ".cargo/credentials.toml", ".password-store", ".local/share/keyrings",
+)  # fmt: skip
+"""Files and folders under the user's home that hold credentials: masked inside (an empty
+tmpfs for a folder, /dev/null for a file), so that no command can show them to the model."""
 NAMESPACE_FLAGS = (
     "--unshare-net",
     "--unshare-pid",
@@ -73,6 +81,16 @@ def git_support_paths(root: Path) -> list[Path]:
     return [p for p in found if p.exists() and not p.is_relative_to(root)]
 
 
+def credential_paths() -> list[Path]:
+    """The credential files and folders that exist under the user's home(s)."""
+    homes = {Path(os.path.expanduser("~"))}
+    with contextlib.suppress(KeyError, ImportError):
+        import pwd
+
+        homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir))
+    return [home / name for home in sorted(homes) for name in CREDENTIALS if (home / name).exists()]
+
+
 def _hidden(path: Path) -> bool:
     return any(path.is_relative_to(mount) for mount in PRIVATE_MOUNTS)
 
@@ -92,6 +110,11 @@ def bwrap_argv(
         if Path(mount).is_dir():
             argv += ["--tmpfs", mount]
     argv += ["--dir", SANDBOX_HOME]
+    for path in credential_paths():
+        if not _hidden(path) and not root.is_relative_to(path):
+            argv += (
+                ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
+            )
     for path in extra_ro_binds:
         argv += ["--ro-bind", str(path), str(path)]
     argv += ["--bind", str(root), str(root)]
