@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 import signal
 import weakref
 from collections.abc import Mapping, Sequence
@@ -91,6 +92,34 @@ async def _reap(proc: asyncio.subprocess.Process) -> None:
         raise
 
 
+def _descendants(root: int) -> set[int]:
+    """Host pids of every live process below `root` (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    parent = int(f.read().rsplit(b") ", 1)[1].split()[1])
+                children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    pending = [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b") ", 1)[1][:1] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _exit_status(code: int | None) -> str:
     if code is None:
         return "still running"
@@ -107,6 +136,8 @@ class SandboxSession:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self._ids = itertools.count(1)
+        self._doomed: set[int] = set()
+        """Host pids of the sandbox's processes when it was killed, until they are gone."""
         # Safety net for an executor dropped without `aclose` (and at interpreter exit).
         self._finalizer = weakref.finalize(self, _kill_if_running, proc)
         reaper = asyncio.get_running_loop().create_task(_reap(proc))
@@ -189,9 +220,16 @@ class SandboxSession:
     def kill(self) -> None:
         """SIGKILL bwrap's process group: its pid namespace, and so every process of the
         sandbox, dies with it (`--die-with-parent` on bwrap's init)."""
+        if self.proc.returncode is None:
+            self._doomed |= _descendants(self.proc.pid)
         self._finalizer()
 
     async def wait_closed(self, within: float = 5.0) -> None:
-        """Wait (bounded) until bwrap has exited and its pipes are closed."""
+        """Wait (bounded) until bwrap has exited, its pipes are closed and every process
+        the sandbox held is gone: the namespace dies a moment after bwrap itself."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), within)
+            async with asyncio.timeout(within):
+                await self.proc.wait()
+                while any(_alive(pid) for pid in self._doomed):
+                    await asyncio.sleep(0.01)
+        self._doomed = {pid for pid in self._doomed if _alive(pid)}
