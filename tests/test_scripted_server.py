@@ -226,7 +226,7 @@ async def test_a_malformed_turn_is_a_400_saying_so(scripted: Start) -> None:
 
 
 async def test_requests_are_answered_concurrently(scripted: Start) -> None:
-    server = scripted({"phases": {"generate": [{"content": "ok", "delay": 0.5}]}})
+    server = scripted({"phases": {"generate": [{"content": "ok", "delay": 2.0}]}})
     model = OpenAIModel(model_config(server.base_url))
     replies = await asyncio.gather(*(model.query(USER, ctx=ctx("generate", i)) for i in range(4)))
     assert [r.content for r in replies] == ["ok"] * 4

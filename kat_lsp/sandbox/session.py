@@ -223,6 +223,10 @@ class SandboxSession:
         if self.proc.returncode is None:
             self._doomed |= _descendants(self.proc.pid)
         self._finalizer()
+        # Our end of its stdin: without closing it the transport never finishes and is
+        # closed by the garbage collector, possibly after its event loop is gone.
+        if self.proc.stdin is not None and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
 
     async def wait_closed(self, within: float = 5.0) -> None:
         """Wait (bounded) until bwrap has exited, its pipes are closed and every process
