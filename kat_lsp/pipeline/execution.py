@@ -11,9 +11,9 @@ sandboxed with a timeout, and the tree reset. Checkouts run in parallel, bounded
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import anyio
 
@@ -21,6 +21,7 @@ from kat_lsp.config import KatConfig
 from kat_lsp.interfaces import CommandResult, Executor
 from kat_lsp.sandbox import make_executor
 from kat_lsp.workspace import Snapshot, create_checkout
+from kat_lsp.workspace.git import GitError, run_git
 from kat_lsp.workspace.patches import PatchError, apply_patch
 
 
@@ -39,6 +40,8 @@ class TestRun:
     test: int
     passed: bool
     detail: str
+    outcome: Literal["ran", "timed_out", "not_run"] = "ran"
+    """`not_run`: the candidate or the test could not be laid down."""
 
 
 @dataclass
@@ -53,11 +56,9 @@ class TreeReport:
 
 
 def _git(path: Path, *commands: tuple[str, ...]) -> None:
-    """Run git commands in `path`, one after another; the first failure raises."""
+    """Run git commands in `path`, one after another; the first failure raises GitError."""
     for command in commands:
-        subprocess.run(
-            ["git", "-C", str(path), *command], check=True, capture_output=True, text=True
-        )
+        run_git(command, cwd=path)
 
 
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
@@ -103,9 +104,10 @@ async def run_on_tree(
                 ("add", "-A"),
                 ("commit", "-q", "--allow-empty", "--no-verify", "-m", "candidate"),
             )
-        except (PatchError, subprocess.CalledProcessError) as exc:
+        except (PatchError, GitError) as exc:
             report.runs = [
-                TestRun(t.index, False, f"candidate does not apply: {exc}") for t in tests
+                TestRun(t.index, False, f"candidate does not apply: {exc}", "not_run")
+                for t in tests
             ]
             return report
         for test in tests:
@@ -126,13 +128,18 @@ async def _run_test(path: Path, executor: Executor, test: ReproTest, config: Kat
         if test.patch:
             await anyio.to_thread.run_sync(lambda: apply_patch(path, test.patch))
     except PatchError as exc:
-        return TestRun(test.index, False, f"test does not apply on this candidate: {exc}")
+        return TestRun(
+            test.index, False, f"test does not apply on this candidate: {exc}", "not_run"
+        )
     try:
         result = await executor.run(test.command, timeout=config.test_timeout)
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_git, path, ("reset", "-q", "--hard"), ("clean", "-qfd"))
-    return TestRun(test.index, result.exit_code == 0 and not result.timed_out, _describe(result))
+    passed = result.exit_code == 0 and not result.timed_out
+    return TestRun(
+        test.index, passed, _describe(result), "timed_out" if result.timed_out else "ran"
+    )
 
 
 async def validate_tests(
@@ -145,9 +152,9 @@ async def validate_tests(
         for test, run in zip(runnable, report.runs, strict=True):
             if run.passed:
                 test.reason = "passes on the base (does not reproduce the issue)"
-            elif run.detail == "timed out":
+            elif run.outcome == "timed_out":
                 test.reason = f"timed out on the base (> {config.test_timeout:g} s)"
-            elif run.detail.startswith(("test does not apply", "candidate does not apply")):
+            elif run.outcome == "not_run":
                 test.reason = "could not be run: " + run.detail
             else:
                 test.kept = True
