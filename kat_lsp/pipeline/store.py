@@ -18,16 +18,7 @@ from typing import Any
 
 from kat_lsp.paths import runs_dir
 from kat_lsp.pipeline.api import RankedCandidate, RunResult
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from kat_lsp.workspace.rundirs import process_alive, start_time
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -51,7 +42,8 @@ class RunStore:
         return cls(path)
 
     def save(self, record: dict[str, Any]) -> None:
-        record = {**record, "pid": os.getpid(), "updated": time.time()}
+        pid = os.getpid()
+        record = {**record, "pid": pid, "pid_started": start_time(pid), "updated": time.time()}
         _write_json(self.path / "run.json", record)
 
     def save_patch(self, folder: str, name: str, patch: str) -> str:
@@ -62,7 +54,8 @@ class RunStore:
 
 def _status(record: dict[str, Any]) -> str:
     status = str(record.get("status", "unknown"))
-    if status == "running" and not _pid_alive(int(record.get("pid", 0) or 0)):
+    pid = int(record.get("pid", 0) or 0)
+    if status == "running" and not (pid and process_alive(pid, record.get("pid_started"))):
         return "interrupted"
     return status
 

@@ -41,7 +41,8 @@ def run_dir(kind: str, run_id: str) -> Path:
     return cache_dir() / kind / validate_name(run_id, "run id")
 
 
-def _start_time(pid: int) -> str | None:
+def start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), which tells a reused pid apart."""
     try:
         data = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -49,12 +50,24 @@ def _start_time(pid: int) -> str | None:
     return data.rsplit(")", 1)[-1].split()[19]
 
 
+def process_alive(pid: int, started: str | None = None) -> bool:
+    """Whether process `pid` exists and, when `started` is known, is still the same one."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    current = start_time(pid)
+    return not (started and current and current != started)
+
+
 def claim(path: Path) -> None:
     """Create `path` (and parents) and mark this process as its owner."""
     path.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
     tmp = path / f".{OWNER_FILE}.{uuid.uuid4().hex}"
-    tmp.write_text(f"{pid}\n{_start_time(pid) or ''}\n")
+    tmp.write_text(f"{pid}\n{start_time(pid) or ''}\n")
     tmp.replace(path / OWNER_FILE)
 
 
@@ -65,14 +78,7 @@ def owner_alive(path: Path) -> bool | None:
         pid = int(pid_text)
     except (OSError, ValueError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    current = _start_time(pid)
-    return not (started.strip() and current and current != started.strip())
+    return process_alive(pid, started.strip() or None)
 
 
 def _force(func: Callable[..., Any], path: str, _exc: Any) -> None:
