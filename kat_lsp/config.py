@@ -97,6 +97,18 @@ class KatConfig:
     # --- safety ---
     sandbox: SandboxMode = "bwrap"
     """`bwrap` (bubblewrap, required by default) or `none` (explicit opt-out: commands run unsandboxed)."""
+    sandbox_memory_mb: int = 2048
+    """Memory per sample's sandbox in MiB, its /tmp included where cgroups allow (0: no limit)."""
+    sandbox_pids: int = 512
+    """Processes (and threads) per sample's sandbox (0: no limit)."""
+    sandbox_tmp_mb: int = 1024
+    """Size of the sandbox's private /tmp in MiB (0: no limit)."""
+    sandbox_file_mb: int = 1024
+    """Largest file a sandboxed command may write, in MiB (0: no limit)."""
+    sandbox_env: list[str] = field(default_factory=list)
+    """Names of further environment variables passed into the sandbox (the default is an allowlist)."""
+    sandbox_read_paths: list[str] = field(default_factory=list)
+    """Further folders the sandbox may read (toolchains outside the usual places)."""
 
     def temperature(self, phase: str) -> float:
         return float(getattr(self, f"temperature_{phase}"))
@@ -158,6 +170,11 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             if value not in allowed:
                 raise ValueError(f"must be one of {', '.join(allowed)}")
             return value
+        if isinstance(default, list):
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ValueError("must be a list of strings")
+            return [i.strip() for i in items if i.strip()]
         kind = type(default) if default is not None else None
         if kind is None:
             kind = float if "float" in str(annotation) else int if "int" in str(annotation) else str

@@ -92,7 +92,7 @@ async def run_on_tree(
     test command when `regression`). A candidate that does not apply fails every test."""
     report = TreeReport()
     checkout = await anyio.to_thread.run_sync(create_checkout, snapshot, name)
-    executor = make_executor(checkout.path, config)
+    executor = make_executor(checkout.path, config, view=snapshot.sandbox_view())
     try:
         await executor.start()  # the sandbox boots while git lays the candidate down
         try:

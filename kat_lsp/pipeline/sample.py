@@ -85,7 +85,7 @@ async def run_sample(
     try:
         if on_start is not None:
             on_start()
-        executor = make_executor(checkout.path, config)
+        executor = make_executor(checkout.path, config, view=snapshot.sandbox_view())
         tools = make_tools(phase, checkout.path, executor, config)
         trajectory = Trajectory(
             run_dir / "trajectories" / f"{name}.traj.json" if run_dir else None,

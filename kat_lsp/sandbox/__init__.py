@@ -15,12 +15,16 @@ from kat_lsp.config import KatConfig
 from kat_lsp.exceptions import SandboxUnavailable
 from kat_lsp.interfaces import Executor
 from kat_lsp.sandbox.bwrap import BwrapExecutor, probe
+from kat_lsp.sandbox.limits import SandboxLimits
 from kat_lsp.sandbox.local import LocalExecutor
 from kat_lsp.sandbox.process import command_env, scrub_env
+from kat_lsp.sandbox.view import SandboxView
 
 __all__ = [
     "BwrapExecutor",
     "LocalExecutor",
+    "SandboxLimits",
+    "SandboxView",
     "check_sandbox",
     "command_env",
     "make_executor",
@@ -69,11 +73,13 @@ def make_executor(
     root: Path,
     config: KatConfig,
     *,
+    view: SandboxView | None = None,
     extra_ro_binds: Sequence[Path] = (),
     extra_writable: Sequence[Path] = (),
 ) -> Executor:
-    """The executor for one checkout `root`, with the config's timeout and output cap.
-    `extra_*` add folders outside root (ignored when the sandbox is off)."""
+    """The executor for one checkout `root`, with the config's timeout, output cap and
+    sandbox settings. `view` (from the snapshot) and `extra_*` add folders outside root
+    (ignored when the sandbox is off)."""
     bwrap = check_sandbox(config)
     if bwrap is None:
         return LocalExecutor(root, timeout=config.command_timeout, output_cap=config.output_cap)
@@ -84,4 +90,8 @@ def make_executor(
         bwrap=bwrap,
         extra_ro_binds=extra_ro_binds,
         extra_writable=extra_writable,
+        view=view,
+        limits=SandboxLimits.from_config(config),
+        env_allow=config.sandbox_env,
+        read_paths=[Path(p) for p in config.sandbox_read_paths],
     )

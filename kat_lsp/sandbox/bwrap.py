@@ -21,8 +21,10 @@ from pathlib import Path
 
 from kat_lsp.interfaces import CommandResult
 from kat_lsp.sandbox import supervisor
+from kat_lsp.sandbox.limits import SandboxLimits
 from kat_lsp.sandbox.process import command_env
 from kat_lsp.sandbox.session import RESTARTED, SandboxDied, SandboxSession, died_result
+from kat_lsp.sandbox.view import SandboxView
 
 SANDBOX_HOME = "/tmp/.kat-home"
 """HOME inside the sandbox: a folder on the private /tmp (writable, kept for the sample)."""
@@ -167,6 +169,10 @@ class BwrapExecutor:
         extra_ro_binds: Sequence[Path] = (),
         extra_writable: Sequence[Path] = (),
         env: Mapping[str, str] | None = None,
+        view: SandboxView | None = None,
+        limits: SandboxLimits | None = None,
+        env_allow: Sequence[str] = (),
+        read_paths: Sequence[Path] = (),
     ) -> None:
         self.root = Path(root).resolve()
         self.timeout = timeout
@@ -179,6 +185,10 @@ class BwrapExecutor:
         self.ro_binds = [*implicit, *supervisor_binds, *extra]
         self.writable = [Path(p).resolve() for p in extra_writable]
         self.env = command_env(env, home=SANDBOX_HOME)
+        self.view = view or SandboxView()
+        self.limits = limits or SandboxLimits()
+        self.env_allow = tuple(env_allow)
+        self.read_paths = [Path(p) for p in read_paths]
         self._session: SandboxSession | None = None
         self._dropped: list[SandboxSession] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -227,7 +237,7 @@ class BwrapExecutor:
     async def _ensure_session(self) -> SandboxSession:
         if self._session is None:
             self._session = await SandboxSession.start(
-                self._argv(self.supervisor), env=self.env, cwd=self.root
+                self._argv(self.supervisor), env=self.env, cwd=self.root, limits=self.limits
             )
         return self._session
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kat_lsp.interfaces import CommandResult
+from kat_lsp.sandbox.limits import SandboxLimits
 from kat_lsp.sandbox.process import kill_group, spawn
 
 REPLY_LIMIT = 1 << 26
@@ -146,7 +147,12 @@ class SandboxSession:
 
     @classmethod
     async def start(
-        cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        limits: SandboxLimits | None = None,
     ) -> SandboxSession:
         """Start bwrap with `argv` (which runs the supervisor) and hand it the environment
         its commands get. A sandbox that cannot start shows up at the first request."""
@@ -160,7 +166,8 @@ class SandboxSession:
             limit=REPLY_LIMIT,
         )
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps({"env": dict(env)}).encode() + b"\n")
+        hello = {"env": dict(env), "limits": (limits or SandboxLimits()).to_wire()}
+        proc.stdin.write(json.dumps(hello).encode() + b"\n")
         return cls(proc)
 
     @property

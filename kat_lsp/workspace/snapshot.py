@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kat_lsp.sandbox.view import SandboxView
 from kat_lsp.workspace import rundirs
 from kat_lsp.workspace.git import (
     GitError,
@@ -84,6 +85,13 @@ class Snapshot:
         """Object dirs a checkout reads (never writes): a sandbox that hides parts of the
         filesystem (e.g. `--tmpfs /tmp`) must bind them read-only."""
         return object_dir_chain(self.repo / "objects")
+
+    def sandbox_view(self) -> SandboxView:
+        """What a sandbox over a checkout of this snapshot must see and must not: the
+        object stores it borrows from (read-only), the user's repository (hidden).
+        Derived from the host's own records, never from a checkout."""
+        user_tree = self.toplevel or self.root
+        return SandboxView(read_only=tuple(self.object_dirs), hidden=(user_tree,))
 
     def read_file(self, relpath: str | Path) -> bytes | None:
         """A file's content at the snapshot (a symlink's target text); None if absent."""
