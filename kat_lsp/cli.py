@@ -1,9 +1,10 @@
 """The `kat-lsp` command: `serve` (the language server) and `fix` (one headless run).
 
-Imports stay light here (argparse only): the pipeline, rich and openai load when a
+Imports stay light here (argparse and the settings' types): the pipeline, rich and openai load when a
 command needs them, so that `kat-lsp fix` reaches its first model request quickly.
 Exit codes of `fix`: 0 a candidate, 3 no candidate, 2 usage or configuration error,
-1 the best patch could not be applied (`--apply`), 130 interrupted.
+1 the best patch was not applied (`--apply`: it no longer fits, holds a refused path, or
+changes flagged files without `--apply-flagged`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from kat_lsp import __version__
+from kat_lsp.config import KatConfig, SandboxMode, ToolMode
 
 EXAMPLES = """\
 examples:
@@ -24,7 +27,8 @@ examples:
   kat-lsp fix --repo ~/src/app --issue-file issue.md --samples 8 --rounds 2 --out fix-out
   OPENAI_BASE_URL=http://localhost:8000/v1 KAT_MODEL=qwen3-coder kat-lsp fix --repo . --issue-file bug.md --apply
   kat-lsp serve                       # language server on stdio (for editors)
-  kat-lsp serve --tcp --port 2087     # language server on TCP
+  kat-lsp serve --tcp --port 2087     # language server on TCP (token file on stderr)
+  kat-lsp serve --socket /run/user/1000/kat.sock   # on a unix socket (mode 0600)
 """
 
 EXIT_OK, EXIT_APPLY_FAILED, EXIT_USAGE, EXIT_NO_CANDIDATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -69,7 +73,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, help="folder for ranked.json and best.patch (default: the run's folder)"
     )
     fix.add_argument(
-        "--apply", action="store_true", help="apply the best patch to the working tree"
+        "--apply",
+        action="store_true",
+        help="apply the best patch to the working tree (lists the files it changes; refuses "
+        "symlinks leaving the repository and paths into .git)",
+    )
+    fix.add_argument(
+        "--apply-flagged",
+        action="store_true",
+        help="--apply, also when the patch changes files that run code or configure tools "
+        "(.vscode/, CI, .kat.toml, conftest.py, ...): read best.patch first",
+    )
+    fix.add_argument(
+        "--trust-workspace",
+        action="store_true",
+        help="use every setting of the repository's .kat.toml / [tool.kat] for this run, "
+        "including sandbox, base_url, api_key, model, sandbox_env and raised limits",
     )
     fix.add_argument(
         "--json", action="store_true", help="print the ranked result as JSON on stdout"
@@ -80,10 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fix.add_argument("--api-key", help="API key (prefer OPENAI_API_KEY in the environment)")
     fix.add_argument(
-        "--tool-mode", choices=["function", "text"], help="how tools are offered to the model"
+        "--tool-mode", choices=get_args(ToolMode), help="how tools are offered to the model"
     )
     fix.add_argument(
-        "--sandbox", choices=["bwrap", "none"], help="'none' runs model commands unsandboxed"
+        "--sandbox", choices=get_args(SandboxMode), help="'none' runs model commands unsandboxed"
     )
     fix.add_argument("--test-command", help="the project's test command, for regression checks")
     fix.add_argument("--step-limit", type=int, help="model turns per sample (default 40)")
@@ -91,9 +110,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
-    serve.add_argument("--tcp", action="store_true", help="listen on TCP instead of stdio")
+    serve.add_argument(
+        "--tcp",
+        action="store_true",
+        help="listen on TCP instead of stdio; the client must send the token of the token "
+        "file (printed on stderr) as initializationOptions.token",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="TCP host (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087)")
+    serve.add_argument("--port", type=int, default=2087, help="TCP port (default 2087; 0: any)")
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        help="TCP: use the token in this file (private to you), or write a new one there",
+    )
+    serve.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="TCP: allow a --host reachable from other machines (the token still applies)",
+    )
+    serve.add_argument(
+        "--socket", type=Path, help="listen on this unix socket (mode 0600) instead of stdio"
+    )
     serve.add_argument("--log-file", type=Path, help="also write the log to this file")
     serve.add_argument(
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
@@ -132,6 +169,18 @@ def fix_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def untrusted_warning(config: KatConfig, repo: Path) -> str:
+    """Which workspace settings were ignored, and the two ways to trust the folder."""
+    from kat_lsp.config import untrusted_message
+    from kat_lsp.userconfig import user_config_file
+
+    how = (
+        f"pass --trust-workspace for this run, or add {str(repo.resolve())!r} to "
+        f"trusted_folders in {user_config_file()}"
+    )
+    return untrusted_message(config, repo, how)
+
+
 def run_fix(args: argparse.Namespace) -> int:
     from kat_lsp.config import load_config
     from kat_lsp.exceptions import ConfigError
@@ -144,8 +193,12 @@ def run_fix(args: argparse.Namespace) -> int:
             f"--repo {args.repo}: no such folder; pass the folder of the project to fix"
         )
     issue = read_issue(args)
+    # The CLI prints its own warning (below) naming --trust-workspace; not the log's too.
+    logging.getLogger("kat_lsp.config").addHandler(logging.NullHandler())
     try:
-        config = load_config(repo, fix_overrides(args))
+        config = load_config(repo, fix_overrides(args), trusted=args.trust_workspace or None)
+        if config.untrusted_ignored:
+            print(f"kat-lsp: warning: {untrusted_warning(config, repo)}", file=sys.stderr)
         config.require_endpoint()
         from kat_lsp.sandbox import check_sandbox
 
@@ -159,6 +212,17 @@ def run_fix(args: argparse.Namespace) -> int:
 
 def run_serve(args: argparse.Namespace) -> int:
     from kat_lsp.server import main as serve_main
+
+    if args.tcp and args.socket:
+        raise UsageError("pass --tcp or --socket, not both")
+    if args.tcp and not args.allow_non_loopback:
+        from kat_lsp.server.transport import is_loopback
+
+        if not is_loopback(args.host):
+            raise UsageError(
+                f"--host {args.host} is reachable from other machines; pass "
+                "--allow-non-loopback if you mean it (prefer 127.0.0.1 or --socket)"
+            )
 
     return int(serve_main(args) or 0)
 

@@ -1,5 +1,7 @@
 """`kat-lsp fix`: run the pipeline with a progress display, write ranked.json and
-best.patch, optionally apply the best patch to the user's tree."""
+best.patch, optionally apply the best patch to the user's tree: reviewed first
+(kat_lsp.workspace.applycheck), never with a refused path, with flagged files only
+under `--apply-flagged`; the files it touches are listed."""
 
 from __future__ import annotations
 
@@ -25,12 +27,28 @@ def write_outputs(result: RunResult, out: Path) -> None:
     (out / "best.patch").write_text(best, encoding="utf-8")
 
 
-def apply_best(result: RunResult, repo: Path) -> str | None:
-    """Apply rank 1 to the user's tree; the reason when it cannot be applied."""
+def apply_best(patch: str, repo: Path, best: Path, *, flagged_ok: bool) -> str | None:
+    """Review rank 1's patch and apply it to the user's tree; the reason when it is not
+    applied (then nothing changed). Prints the files it touches either way."""
+    from kat_lsp.workspace.applycheck import review_patch
     from kat_lsp.workspace.patches import PatchError, apply_patch
 
+    review = review_patch(patch, repo)
+    print(f"kat-lsp: the best patch changes {len(review.files)} file(s):", file=sys.stderr)
+    for path in review.files:
+        print(f"  {path!r}" if not path.isprintable() else f"  {path}", file=sys.stderr)
+    if review.refused:
+        listing = "".join(f"\n  {path!r}: {reason}" for path, reason in review.refused)
+        return f"the patch holds what is never applied:{listing}"
+    if review.flagged and not flagged_ok:
+        listing = "".join(f"\n  {path}: {why}" for path, why in review.flagged)
+        return (
+            f"the patch changes files that run code or configure tools:{listing}\n"
+            f"Read {best}; if you want these changes, apply it with `git apply {best}` "
+            "or re-run with --apply-flagged"
+        )
     try:
-        apply_patch(repo, result.candidates[0].patch)
+        apply_patch(repo, patch)
     except PatchError as exc:
         return str(exc)
     return None
@@ -67,14 +85,13 @@ def execute_fix(args: argparse.Namespace, config: KatConfig, repo: Path, issue: 
             file=err,
         )
         return EXIT_NO_CANDIDATE
-    if args.apply:
-        problem = apply_best(result, repo)
+    if args.apply or args.apply_flagged:
+        best = out / "best.patch"
+        patch = result.candidates[0].patch
+        problem = apply_best(patch, repo, best, flagged_ok=args.apply_flagged)
         if problem:
-            print(
-                f"kat-lsp: not applied: {problem}\nThe patch is in {out / 'best.patch'}; "
-                "apply it by hand or run again on the current tree.",
-                file=err,
-            )
+            print(f"kat-lsp: not applied, nothing was changed: {problem}", file=err)
+            print(f"kat-lsp: the patch is in {best}", file=err)
             return EXIT_APPLY_FAILED
         print(f"kat-lsp: applied candidate {result.candidates[0].id} to {repo}", file=err)
     return EXIT_OK

@@ -1,8 +1,13 @@
-"""Configuration: typed settings and the precedence chain of DESIGN.md §2.
+"""Configuration: typed settings and their precedence chain.
 
 built-in defaults < `[tool.kat]` in the workspace's pyproject.toml or `.kat.toml`
 < environment (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `KAT_MODEL`) < explicit overrides
 (CLI flags, LSP initializationOptions and settings).
+
+The workspace's files are the repository's, not the user's: settings in TRUSTED_ONLY
+(those that weaken the sandbox or redirect the key) come from them only when the user
+trusts the workspace (`trusted_folders` in the user's config file, `--trust-workspace`,
+the editor's workspace trust). Environment and overrides are the user's and always apply.
 
 Settings are flat keys (`samples`, `base_url`, ...) so that every layer speaks the same
 names; `docs/reference/settings.md` lists them all.
@@ -10,13 +15,17 @@ names; `docs/reference/settings.md` lists them all.
 
 from __future__ import annotations
 
+import logging
 import os
-import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args, get_origin, get_type_hints
 
 from kat_lsp.exceptions import ConfigError
+from kat_lsp.userconfig import is_trusted, read_toml, user_config_file
+
+log = logging.getLogger(__name__)
 
 ToolMode = Literal["function", "text"]
 SandboxMode = Literal["bwrap", "none"]
@@ -110,6 +119,11 @@ class KatConfig:
     sandbox_read_paths: list[str] = field(default_factory=list)
     """Further folders the sandbox may read (toolchains outside the usual places)."""
 
+    # Not settings (no annotation, so no dataclass fields): what load_config dropped from
+    # the workspace's files because the workspace is not trusted, and the file.
+    untrusted_ignored = cast("tuple[str, ...]", ())
+    untrusted_source = cast("str | None", None)
+
     def temperature(self, phase: str) -> float:
         return float(getattr(self, f"temperature_{phase}"))
 
@@ -136,97 +150,153 @@ class KatConfig:
 
 FIELD_NAMES = frozenset(f.name for f in fields(KatConfig))
 ENV_KEYS = {"OPENAI_BASE_URL": "base_url", "OPENAI_API_KEY": "api_key", "KAT_MODEL": "model"}
+_HINTS = get_type_hints(KatConfig)
+_DEFAULTS = KatConfig()
+
+
+def _above_default_or_unlimited(name: str) -> Callable[[Any], bool]:
+    return lambda value: value == 0 or value > getattr(_DEFAULTS, name)
+
+
+TRUSTED_ONLY: dict[str, Callable[[Any], bool]] = {
+    "base_url": lambda _: True,  # would send the user's key and code to another host
+    "api_key": lambda _: True,  # would log the user's code under someone else's account
+    "model": lambda _: True,  # on a gateway the name picks who gets the code, and the price
+    "price_input_per_mtok": lambda _: True,  # a low price would defeat the user's cost_limit
+    "price_output_per_mtok": lambda _: True,
+    "sandbox": lambda value: value != "bwrap",
+    "sandbox_env": lambda value: bool(value),  # would pass the user's secrets in
+    "sandbox_read_paths": lambda value: bool(value),  # would show the user's files
+    **{
+        name: _above_default_or_unlimited(name)
+        for name in (
+            "sandbox_memory_mb",
+            "sandbox_pids",
+            "sandbox_tmp_mb",
+            "sandbox_file_mb",
+            "test_concurrency",  # the per-sample limits multiply by it
+        )
+    },
+}
+"""Settings a workspace file may set only when the user trusts the workspace, each with
+the test of a value that weakens safety (`docs/reference/settings.md`, "trusted only")."""
 
 
 def _file_settings(root: Path) -> tuple[dict[str, Any], Path | None]:
     """`.kat.toml` wins over `[tool.kat]` of pyproject.toml when both exist."""
     for name in (".kat.toml", "pyproject.toml"):
         path = root / name
-        if not path.is_file():
+        data = read_toml(path)
+        if data is None:
             continue
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from exc
-        section = data if name == ".kat.toml" else data.get("tool", {}).get("kat")
-        if section:
-            if "tool" in section and name == ".kat.toml":
-                section = section["tool"].get("kat", {})
-            return dict(section), path
+        section: Any = data
+        if name == "pyproject.toml" or "tool" in data:
+            section = data.get("tool", {})
+            section = section.get("kat") if isinstance(section, dict) else section
+        if section is None or section == {}:
+            continue
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [tool.kat] must be a table of settings, not {section!r}")
+        return dict(section), path
     return {}, None
 
 
 def _coerce(name: str, value: Any, source: str) -> Any:
-    """Check a value against the field's default type; strings from env/CLI are converted."""
-    default = getattr(KatConfig(), name)
-    annotation = {f.name: f.type for f in fields(KatConfig)}[name]
+    """Check a value against the field's type; strings from env/CLI are converted."""
+    hint = _HINTS[name]
+    args = get_args(hint)
+    optional = type(None) in args
+    if optional:
+        (hint,) = [a for a in args if a is not type(None)]
+        args = get_args(hint)
     if value is None:
-        if "None" in str(annotation):
+        if optional:
             return None
         raise ConfigError(f"{source}: setting '{name}' cannot be empty")
     try:
-        if name in ("tool_mode", "sandbox"):
-            allowed = ("function", "text") if name == "tool_mode" else ("bwrap", "none")
-            if value not in allowed:
-                raise ValueError(f"must be one of {', '.join(allowed)}")
-            return value
-        if isinstance(default, list):
-            items = value.split(",") if isinstance(value, str) else value
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise ValueError("must be a list of strings")
-            return [i.strip() for i in items if i.strip()]
-        kind = type(default) if default is not None else None
-        if kind is None:
-            kind = float if "float" in str(annotation) else int if "int" in str(annotation) else str
-        if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError("must be true or false")
-            return bool(value)
-        if kind is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError("must be a whole number")
-            converted: Any = int(value)
-            if converted < 0:
-                raise ValueError("must not be negative")
-            return converted
-        if kind is float:
-            converted = float(value)
-            if converted < 0:
-                raise ValueError("must not be negative")
-            return converted
-        return str(value)
+        return _convert(hint, args, value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: setting '{name}' = {value!r}: {exc}") from exc
 
 
-def _apply(data: dict[str, Any], layer: dict[str, Any], source: str) -> None:
+def _convert(hint: Any, args: tuple[Any, ...], value: Any) -> Any:
+    if get_origin(hint) is Literal:
+        if value not in args:
+            raise ValueError(f"must be one of {', '.join(args)}")
+        return value
+    if get_origin(hint) is list:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError("must be a list of strings")
+        return [i.strip() for i in items if i.strip()]
+    if hint is bool:
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        return bool(value)
+    if hint is str:
+        if isinstance(value, dict | list):
+            raise ValueError("must be a text")
+        return str(value)
+    if isinstance(value, bool) or (
+        hint is int and isinstance(value, float) and not value.is_integer()
+    ):
+        raise ValueError("must be a whole number" if hint is int else "must be a number")
+    converted = hint(value)
+    if converted < 0:
+        raise ValueError("must not be negative")
+    return converted
+
+
+def _layer(layer: dict[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in layer.items():
-        name = key.replace("-", "_")
+        name = str(key).replace("-", "_")
         if name not in FIELD_NAMES:
             known = ", ".join(sorted(FIELD_NAMES))
             raise ConfigError(f"{source}: unknown setting '{key}' (known settings: {known})")
-        data[name] = _coerce(name, value, source)
+        out[name] = _coerce(name, value, source)
+    return out
+
+
+def untrusted_message(config: KatConfig, root: Path, how: str) -> str:
+    """What was ignored and why; `how` names the ways to trust the folder."""
+    return (
+        f"settings of {config.untrusted_source or root} ignored because the workspace is not "
+        f"trusted: {', '.join(config.untrusted_ignored)}. A repository may not weaken the "
+        f"sandbox or redirect the API key; if it is yours, trust it: {how}"
+    )
 
 
 def load_config(
     root: Path | None = None,
     overrides: dict[str, Any] | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    trusted: bool | None = None,
 ) -> KatConfig:
-    """Build the configuration for a workspace. Overrides whose value is None are skipped."""
+    """Build the configuration for a workspace. Overrides whose value is None are skipped.
+
+    Workspace files may set a TRUSTED_ONLY setting to a weakening value only when the
+    workspace is trusted (`trusted`; None: the user's trusted_folders decide); otherwise
+    it is dropped, named in `untrusted_ignored` and logged."""
+    env = os.environ if environ is None else environ
     data: dict[str, Any] = {}
+    ignored: list[str] = []
+    path = None
     if root is not None:
         layer, path = _file_settings(Path(root))
-        _apply(data, layer, str(path))
-    env = os.environ if environ is None else environ
-    _apply(
-        data, {field: env[key] for key, field in ENV_KEYS.items() if env.get(key)}, "environment"
-    )
-    _apply(data, {k: v for k, v in (overrides or {}).items() if v is not None}, "settings")
+        from_file = _layer(layer, str(path))
+        weakening = [k for k, v in from_file.items() if k in TRUSTED_ONLY and TRUSTED_ONLY[k](v)]
+        if weakening and not (trusted if trusted is not None else is_trusted(Path(root), env)):
+            ignored = weakening
+            from_file = {k: v for k, v in from_file.items() if k not in weakening}
+        data.update(from_file)
+    data.update(_layer({f: env[k] for k, f in ENV_KEYS.items() if env.get(k)}, "environment"))
+    data.update(_layer({k: v for k, v in (overrides or {}).items() if v is not None}, "settings"))
     config = KatConfig(**data)
     if config.samples < 1 or config.rounds < 1 or config.top_k < 1:
         raise ConfigError("samples, rounds and top_k must be at least 1")
@@ -235,4 +305,8 @@ def load_config(
             f"rounds ({config.rounds}) cannot exceed samples ({config.samples}): "
             "each round needs at least one sample"
         )
+    if ignored and root is not None:
+        config.untrusted_ignored, config.untrusted_source = tuple(ignored), str(path)
+        how = f"add it to trusted_folders in {user_config_file(env)}"
+        log.warning("%s", untrusted_message(config, Path(root), how))
     return config

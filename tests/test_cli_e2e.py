@@ -191,6 +191,7 @@ def test_apply_writes_the_best_patch_into_the_working_tree(tmp_path, kat_env):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["candidates"][0]["rank"] == 1
     assert median_of_1_to_4(repo) == "2.5"
+    assert "changes 1 file(s):\n  stats.py\n" in proc.stderr  # the files it touches, listed
     # The dirty and untracked files the user had are still there, untouched.
     assert (repo / "test_stats.py").read_text().endswith("# dirty\n")
     assert (repo / "notes.txt").read_text() == "untracked\n"

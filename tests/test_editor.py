@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kat_lsp.agent.tools import editor as editor_module
 from kat_lsp.agent.tools.editor import EditorTool
 from kat_lsp.exceptions import FormatError
 
@@ -225,6 +226,73 @@ async def test_path_escapes_are_refused(editor: EditorTool, repo: Path, tmp_path
         assert out.startswith("Refused"), path
     assert "symbolic link" in await edit(editor, command="view", path="link.txt")
     assert outside.read_text() == "secret\n"
+
+
+async def test_link_inside_the_repo_is_refused_naming_the_real_path(
+    editor: EditorTool, repo: Path
+) -> None:
+    """Links are never followed, even inside: the model is told the path to use."""
+    (repo / "docs").symlink_to("src")
+    (repo / "src" / "main.py").symlink_to("app.py")
+    out = await edit(editor, command="view", path="docs/pkg/mod.py")
+    assert out == (
+        "Refused: docs is a symbolic link (to src); the editor does not follow symbolic "
+        "links. Use the path it points to instead: src/pkg/mod.py"
+    )
+    out = await edit(editor, command="str_replace", path="src/main.py", old_str="1", new_str="2")
+    assert out.endswith("Use the path it points to instead: src/app.py")
+    assert (repo / "src" / "app.py").read_text() == "def main():\n    return 1\n"
+    out = await edit(editor, command="view", path="src/app.py")
+    assert "return 1" in out
+
+
+async def test_listing_marks_links_without_following_them(editor: EditorTool, repo: Path) -> None:
+    (repo / "src" / "pkg2").symlink_to("pkg")
+    out = await edit(editor, command="view", path="src")
+    assert out.splitlines()[1:] == [
+        "src/app.py",
+        "src/pkg/",
+        "src/pkg/deep/",
+        "src/pkg/mod.py",
+        "src/pkg2@",
+        "(name@ is a symbolic link: the editor does not follow links, use the real path.)",
+    ]
+
+
+async def test_file_over_the_read_limit_is_refused_with_a_bash_hint(repo: Path) -> None:
+    (repo / "big.log").write_text("x" * 3000)
+    tool = EditorTool(repo, read_limit=2048)
+    for command in ("view", "str_replace", "insert"):
+        out = await edit(tool, command=command, path="big.log", old_str="x", insert_line=0,
+                         new_str="y")  # fmt: skip
+        assert "more than the 0.00195312 MB the editor reads" in out and "grep -n" in out
+    assert (repo / "big.log").read_text() == "x" * 3000
+
+
+async def test_edits_keep_the_file_mode(editor: EditorTool, repo: Path) -> None:
+    script = repo / "run.sh"
+    script.write_text("echo one\n")
+    script.chmod(0o755)
+    await edit(editor, command="str_replace", path="run.sh", old_str="one", new_str="two")
+    await edit(editor, command="undo_edit", path="run.sh")
+    assert script.read_text() == "echo one\n" and script.stat().st_mode & 0o777 == 0o755
+
+
+async def test_undo_history_is_bounded(
+    editor: EditorTool, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(editor_module, "HISTORY_LIMIT", 100)
+    (repo / "h.txt").write_text("a" * 60)
+    await edit(editor, command="str_replace", path="h.txt", old_str="a" * 60, new_str="b" * 60)
+    await edit(editor, command="str_replace", path="h.txt", old_str="b" * 60, new_str="c" * 60)
+    assert "0 earlier edit(s)" in await edit(editor, command="undo_edit", path="h.txt")
+    assert (repo / "h.txt").read_text() == "b" * 60
+    assert "Nothing to undo" in await edit(editor, command="undo_edit", path="h.txt")
+
+
+async def test_nul_in_path_is_refused(editor: EditorTool) -> None:
+    out = await edit(editor, command="view", path="src\0app.py")
+    assert "NUL character" in out
 
 
 async def test_absolute_path_inside_root_works(editor: EditorTool, repo: Path) -> None:

@@ -169,3 +169,19 @@ def test_a_candidate_from_a_subfolder_checkout_applies_to_the_users_folder(
     assert (repo / "pkg" / "calc.py").read_text().endswith("return a + b\n")
     assert (repo / "pkg" / "test_calc.py").exists()
     assert tree_state(repo / ".git") == git_before
+
+
+def test_apply_runs_no_filter_a_target_names(cache_env: Path, tmp_path: Path):
+    """The target's `.gitattributes` names a filter driver that a config defines (here the
+    global one): `git apply` would run its clean command on the host to read the
+    preimage. apply_patch runs git without global config, so nothing runs."""
+    marker = tmp_path / "PWNED"
+    with open(tmp_path / "gitconfig", "a") as config:
+        config.write(f'[filter "x"]\n\tclean = "touch {marker}; cat"\n')
+    patch = make_patch(tmp_path / "source", BEFORE, AFTER)
+    target = plain_folder(tmp_path / "target", {**BEFORE, ".gitattributes": "* filter=x\n"})
+
+    apply_patch(target, patch)
+
+    assert (target / "app.py").read_text() == AFTER["app.py"]
+    assert not marker.exists()

@@ -21,9 +21,11 @@ from kat_lsp.interfaces import Executor
 from kat_lsp.sandbox import (
     BwrapExecutor,
     LocalExecutor,
+    SandboxLimits,
+    SandboxView,
     check_sandbox,
+    command_env,
     make_executor,
-    scrub_env,
 )
 from tests.processes import marked_sleep, processes_with, until_gone, until_running
 
@@ -143,26 +145,39 @@ async def test_no_network_inside(sandbox: BwrapExecutor, tree: Path, listening_p
     assert interfaces.output == "lo\n"
 
 
-async def test_cannot_write_outside_the_tree(sandbox: BwrapExecutor, tmp_path: Path) -> None:
+@pytest.fixture
+def visible() -> Iterator[Path]:
+    """A folder outside the homes, /tmp, /var/tmp and /run: visible (read-only) inside."""
+    for parent in ("/srv", "/opt", "/mnt", os.getcwd()):  # cwd: a CI checkout, non-root
+        if os.access(parent, os.W_OK):
+            folder = Path(tempfile.mkdtemp(prefix="kat-test-", dir=parent))
+            yield folder
+            shutil.rmtree(folder)
+            return
+    pytest.skip("no writable folder outside /tmp (/srv, /opt, /mnt, the current folder)")
+
+
+async def test_cannot_write_outside_the_tree(
+    sandbox: BwrapExecutor, tmp_path: Path, visible: Path
+) -> None:
     name = f"kat-test-{uuid.uuid4().hex[:12]}"
     sibling = tmp_path / "sibling"
     sibling.mkdir()
-    visible = Path(tempfile.mkdtemp(dir="/var/tmp"))
-    try:
-        attempts = {
-            "etc": f"touch /etc/{name}",
-            "remount": f"mount -o remount,rw / && touch /etc/{name}",
-            "var-tmp": f"echo x > {visible}/{name}",
-            "sibling": f"mkdir -p {sibling} && echo x > {sibling}/{name}",
-        }
-        for label, command in attempts.items():
-            result = await sandbox.run(command)
-            assert not Path("/etc", name).exists(), label
-            if label != "sibling":  # the private /tmp may accept it; the real folder must not
-                assert result.exit_code != 0, (label, result.output)
-        assert not (visible / name).exists() and not (sibling / name).exists()
-    finally:
-        shutil.rmtree(visible)
+    attempts = {
+        "etc": f"touch /etc/{name}",
+        "remount": f"mount -o remount,rw / && touch /etc/{name}",
+        "visible": f"echo x > {visible}/{name}",
+        "var-tmp": f"echo x > /var/tmp/{name}",
+        "root-home": f"echo x > /root/{name}",
+        "sibling": f"mkdir -p {sibling} && echo x > {sibling}/{name}",
+    }
+    for label, command in attempts.items():
+        result = await sandbox.run(command)
+        assert not Path("/etc", name).exists(), label
+        if label != "sibling":  # the private /tmp may accept it; the real folder must not
+            assert result.exit_code != 0, (label, result.output)
+    assert not (visible / name).exists() and not (sibling / name).exists()
+    assert not Path("/var/tmp", name).exists() and not Path("/root", name).exists()
 
 
 async def test_tree_home_and_private_tmp_are_writable(sandbox: BwrapExecutor, tree: Path) -> None:
@@ -176,48 +191,114 @@ async def test_tree_home_and_private_tmp_are_writable(sandbox: BwrapExecutor, tr
     assert not Path("/tmp", name).exists()
 
 
-async def test_credentials_are_not_passed_in(monkeypatch: pytest.MonkeyPatch, tree: Path) -> None:
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "FOO_TOKEN", "MY_SECRET", "db_password"):
-        monkeypatch.setenv(name, "leak-me")
+SECRETS = {"OPENAI_API_KEY": "leak-me", "DATABASE_URL": "postgres://u:leak-me@h/db",
+           "GITHUB_PAT": "leak-me", "SLACK_WEBHOOK_URL": "https://leak-me", "db_password": "leak-me",
+           "SENTRY_DSN": "https://leak-me@s/1"}  # fmt: skip
+
+
+async def test_the_environment_is_an_allowlist(monkeypatch: pytest.MonkeyPatch, tree: Path) -> None:
+    """Secrets whose names no denylist would catch stay out; so does anything not allowed."""
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("KAT_VISIBLE", "yes")
+    monkeypatch.setenv("LC_TIME", "C")
     for executor in (BwrapExecutor(tree), LocalExecutor(tree)):
         result = await executor.run("env")
         await executor.aclose()
         assert "leak-me" not in result.output
-        assert "KAT_VISIBLE=yes" in result.output
+        assert "KAT_VISIBLE" not in result.output
+        assert "LC_TIME=C\n" in result.output and "PAGER=cat\n" in result.output
+    for executor in (BwrapExecutor(tree, env_allow=["KAT_VISIBLE"]),
+                     LocalExecutor(tree, env_allow=["KAT_VISIBLE"])):  # fmt: skip
+        result = await executor.run("echo $KAT_VISIBLE; echo $HOME")
+        await executor.aclose()
+        assert result.output.startswith("yes\n")
+    assert result.output == f"yes\n{os.environ['HOME']}\n"  # the local executor's real HOME
+
+
+def test_command_env_keeps_only_allowed_names() -> None:
+    env = {"API_KEY": "1", "DATABASE_URL": "1", "PATH": "/bin", "HOME": "/h", "LANG": "C",
+           "LC_ALL": "C", "VIRTUAL_ENV": "/v", "MY_VAR": "x", "TERM": "xterm"}  # fmt: skip
+    made = command_env(env, home="/sandbox-home", allow=["MY_VAR"])
+    assert {k: made[k] for k in ("PATH", "HOME", "LANG", "LC_ALL", "VIRTUAL_ENV", "MY_VAR")} == {
+        "PATH": "/bin", "HOME": "/sandbox-home", "LANG": "C", "LC_ALL": "C",
+        "VIRTUAL_ENV": "/v", "MY_VAR": "x"}  # fmt: skip
+    assert "API_KEY" not in made and "DATABASE_URL" not in made and made["TERM"] == "dumb"
 
 
 @pytest.fixture
-def fake_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A home with credentials, outside /tmp (the sandbox's /tmp is a fresh tmpfs)."""
-    home = Path(tempfile.mkdtemp(prefix="kat-home-", dir="/var/tmp"))
-    (home / ".ssh").mkdir()
+def fake_home(monkeypatch: pytest.MonkeyPatch, visible: Path) -> Path:
+    """A home outside /tmp with secrets, an ordinary file and a toolchain (~/.cargo)."""
+    home = visible / "home"
+    (home / ".ssh").mkdir(parents=True)
     (home / ".ssh" / "id_ed25519").write_text("PRIVATE KEY leak-me\n")
     (home / ".netrc").write_text("machine x login me password leak-me\n")
-    (home / "notes.txt").write_text("ordinary file\n")
+    (home / "notes.txt").write_text("ordinary file leak-me\n")
+    (home / ".cargo" / "bin").mkdir(parents=True)
+    (home / ".cargo" / "bin" / "tool").write_text("#!/bin/sh\necho tool ran\n")
+    (home / ".cargo" / "bin" / "tool").chmod(0o755)
+    (home / ".cargo" / "credentials.toml").write_text("token = 'leak-me'\n")
     monkeypatch.setenv("HOME", str(home))
-    yield home
-    shutil.rmtree(home)
+    return home
 
 
-async def test_credential_files_in_the_home_are_masked(fake_home: Path, tree: Path) -> None:
+async def test_the_home_is_hidden_but_its_toolchains_are_not(fake_home: Path, tree: Path) -> None:
     executor = BwrapExecutor(tree)
     try:
         result = await executor.run(
-            f"cat {fake_home}/.ssh/id_ed25519 {fake_home}/.netrc; ls -A {fake_home}/.ssh; "
-            f"cat {fake_home}/notes.txt"
+            f"cat {fake_home}/.ssh/id_ed25519 {fake_home}/.netrc {fake_home}/notes.txt "
+            f"{fake_home}/.cargo/credentials.toml; {fake_home}/.cargo/bin/tool; "
+            f"echo $CARGO_HOME; touch {fake_home}/.cargo/new"
         )
+        listing = await executor.run(f"ls -A {fake_home}")
     finally:
         await executor.aclose()
     assert "leak-me" not in result.output
-    assert "ordinary file" in result.output  # the rest of the home stays readable
+    assert "tool ran\n" in result.output and f"{fake_home}/.cargo\n" in result.output
+    assert result.output.count("No such file") == 3 and "Read-only file system" in result.output
+    assert listing.output == ".cargo\n"
     assert (fake_home / ".netrc").read_text().startswith("machine")  # outside: untouched
 
 
-def test_scrub_env_patterns() -> None:
-    env = {"API_KEY": "1", "keyring": "1", "GH_TOKEN": "1", "X_SECRET_Y": "1", "PGPASSWORD": "1",
-           "OPENAI_ORG": "1", "PATH": "/bin", "HOME": "/h", "LANG": "C"}  # fmt: skip
-    assert scrub_env(env) == {"PATH": "/bin", "HOME": "/h", "LANG": "C"}
+async def test_read_paths_and_the_user_repository(fake_home: Path, visible: Path) -> None:
+    """`read_paths` bind a folder of the home back; the user's repository (`view.hidden`)
+    stays hidden even when inside a read path; the checkout stays writable."""
+    (fake_home / "tools").mkdir()
+    (fake_home / "tools" / "lib.txt").write_text("shared tool\n")
+    repo = visible / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / ".env").write_text("TOKEN=leak-me\n")
+    checkout = visible / "checkout"
+    checkout.mkdir()
+    executor = BwrapExecutor(
+        checkout, view=SandboxView(hidden=(repo,)), read_paths=[fake_home / "tools", visible]
+    )
+    try:
+        result = await executor.run(
+            f"cat {fake_home}/tools/lib.txt; cat {repo}/.env; ls -A {repo}; echo w > written"
+        )
+    finally:
+        await executor.aclose()
+    assert result.output.startswith("shared tool\n") and "leak-me" not in result.output
+    assert (checkout / "written").read_text() == "w\n"
+
+
+async def test_capability_bounding_set_is_empty(sandbox: BwrapExecutor) -> None:
+    """Even run as root: no effective, permitted or bounding capabilities, and no nested
+    user namespace that would hand new ones out."""
+    result = await sandbox.run("grep -E '^Cap(Eff|Prm|Bnd|Amb)' /proc/self/status; unshare -U true")
+    caps = dict(line.split(":\t") for line in result.output.splitlines() if line.startswith("Cap"))
+    assert caps == {n: "0000000000000000" for n in ("CapPrm", "CapEff", "CapBnd", "CapAmb")}
+    assert result.exit_code != 0  # unshare -U refused
+
+
+async def test_tmp_size_comes_from_the_limits(tree: Path) -> None:
+    executor = BwrapExecutor(tree, limits=SandboxLimits(tmp_mb=8))
+    try:
+        result = await executor.run("df -k --output=size /tmp | tail -1")
+    finally:
+        await executor.aclose()
+    assert int(result.output) == 8 * 1024
 
 
 async def test_git_works_inside(sandbox: BwrapExecutor) -> None:
@@ -242,7 +323,8 @@ async def test_chained_shared_clones_under_tmp_see_borrowed_objects(tmp_path: Pa
     private, checkout = tmp_path / "cache" / "private", tmp_path / "cache" / "checkout"
     subprocess.run(["git", "clone", "-q", "--shared", str(user), str(private)], check=True)
     subprocess.run(["git", "clone", "-q", "--shared", str(private), str(checkout)], check=True)
-    executor = BwrapExecutor(checkout)
+    stores = (private / ".git" / "objects", user / ".git" / "objects")
+    executor = BwrapExecutor(checkout, view=SandboxView(read_only=stores, hidden=(user,)))
     result = await executor.run(
         "git log --format=%s && git show HEAD:a.txt && echo b > b.txt && git add b.txt "
         "&& git commit -qm next && git diff HEAD~1 --stat && touch "

@@ -213,3 +213,33 @@ def test_errors_and_removal(cache_env: Path, tmp_path: Path):
     snapshot.remove()
     assert not snapshot.repo.exists()
     assert snapshot.read_file("a") is None
+
+
+def test_user_settings_count_but_nothing_executable_runs(cache_env: Path, tmp_path: Path):
+    """The user's global excludes file and autocrlf still shape the snapshot; the hooks,
+    fsmonitor and filter drivers their config (global or the repository's) names do not
+    run: the snapshot's git reads no global config and overrides the rest."""
+    marker = tmp_path / "PWNED"
+    repo = make_repo(tmp_path / "user", {"app.py": "x = 1\n"})
+    excludes = tmp_path / "global-ignore"
+    excludes.write_text("*.secret\n")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    for name in ("post-index-change", "reference-transaction", "pre-commit"):
+        (hooks / name).write_text(f"#!/bin/sh\ntouch {marker}\n")
+        (hooks / name).chmod(0o755)
+    with open(tmp_path / "gitconfig", "a") as config:
+        config.write(f"[core]\n\texcludesFile = {excludes}\n\tautocrlf = input\n")
+        config.write(f'[filter "x"]\n\tclean = "touch {marker}; cat"\n')
+    git(repo, "config", "core.fsmonitor", f"touch {marker}; false")
+    git(repo, "config", "core.hooksPath", str(hooks))
+    write_files(
+        repo,
+        {".gitattributes": "*.txt filter=x\n", "a.txt": "line\r\n", "key.secret": "s\n"},
+    )
+
+    snapshot = take_snapshot(repo, run_id="run1")
+
+    assert "key.secret" not in snapshot.files()
+    assert snapshot.read_file("a.txt") == b"line\n"  # autocrlf=input from the global config
+    assert not marker.exists()

@@ -151,6 +151,16 @@ export const workspace = {
     },
   },
   getConfiguration: () => ({ get: () => undefined }),
+  isTrusted: true,
+  trustGranted: new EventEmitter<void>(),
+  onDidGrantWorkspaceTrust(listener: () => unknown): Disposable {
+    return workspace.trustGranted.event(listener);
+  },
+  /** What VS Code does when the user trusts the folder. */
+  grantTrust(): void {
+    workspace.isTrusted = true;
+    workspace.trustGranted.fire();
+  },
 };
 
 export const window = {

@@ -32,7 +32,7 @@ from kat_lsp.pipeline.execution import ReproTest
 from kat_lsp.pipeline.judge import judge_candidate, reflect_on_round
 from kat_lsp.pipeline.ranking import Scored, dominant_group, execution_cut, final_order
 from kat_lsp.pipeline.report import round_summary, test_summary
-from kat_lsp.pipeline.sample import SampleOutcome, run_sample
+from kat_lsp.pipeline.sample import TREE_ERROR, SampleOutcome, run_sample
 from kat_lsp.pipeline.state import RunState
 from kat_lsp.pipeline.store import RunStore
 from kat_lsp.pipeline.testbench import TestBench
@@ -253,7 +253,7 @@ class _Run:
             on_step=on_step,
             on_start=on_start,
         )
-        state.exit_status = outcome.exit_status
+        state.exit_status = outcome.reason
         state.status = _status_of(outcome)
         finished = sum(s.status not in ("pending", "running") for s in self.state.samples.values())
         self.state.percentage = max(self.state.percentage, 5 + 65 * finished // self.total_samples)
@@ -267,8 +267,17 @@ class _Run:
         self.state.outcomes.append(outcome)
         if not outcome.patch.strip():
             return
-        item = self.dedup_input(bench.snapshot, outcome)
-        key = await anyio.to_thread.run_sync(candidate_key, item)
+        try:  # a candidate is the sample's own: what it holds ends only this sample
+            patch_files(outcome.patch)
+            item = self.dedup_input(bench.snapshot, outcome)
+            key = await anyio.to_thread.run_sync(candidate_key, item)
+        except Exception as exc:
+            log.exception("sample %d: candidate dropped", index)
+            state = self.state.samples[("generate", index)]
+            state.status, state.exit_status = "failed", f"error: candidate unreadable ({exc})"
+            outcome.patch, outcome.files = "", {}
+            self.emit()
+            return
         if key is not None and key != UNCHANGED_KEY:
             bench.offer(key, index, outcome.patch, self.tg)
 
@@ -290,7 +299,7 @@ class _Run:
         for o in sorted(results, key=lambda o: o.ctx.sample):
             test = ReproTest(o.ctx.sample, o.patch, o.command or "")
             if o.exit_status != "submitted" or not test.command:
-                test.reason = f"no test submitted ({o.exit_status})"
+                test.reason = f"no test submitted ({o.reason})"
             tests.append(test)
         await bench.validate(tests)
         self.state.tests = bench.tests
@@ -351,7 +360,7 @@ class _Run:
 
 
 def _status_of(outcome: SampleOutcome) -> Any:
-    if outcome.exit_status in ("model_error", "error"):
+    if outcome.exit_status in ("model_error", "error", TREE_ERROR):
         return "failed"
     if outcome.exit_status == "limits_exceeded":
         return "limits_exceeded"

@@ -3,7 +3,12 @@
 A sample gets its own checkout of the snapshot, a sandboxed executor bound to it, the
 three tools and a fresh conversation; whatever happens, its trajectory is written and
 its checkout removed. The patch is the checkout's diff against the snapshot, also
-when a limit ended the sample (then marked by `exit_status`).
+when a limit ended the sample (then marked by `exit_status`). The sandbox is closed
+before the host reads the tree, so nothing can change it meanwhile; changed files are
+read from the blobs git hashed (a symlink is its target text), never by following
+paths. A tree the host cannot read (a path git refuses, a FIFO where git expects a
+file, too much content) ends only this sample: exit status `tree_error`, with the
+reason in the trajectory and in the run record.
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ from kat_lsp.agent.trajectory import Trajectory
 from kat_lsp.config import KatConfig
 from kat_lsp.interfaces import Executor, Model, RequestContext, Tool, Usage
 from kat_lsp.sandbox import make_executor
-from kat_lsp.workspace import Snapshot, create_checkout
+from kat_lsp.workspace import Snapshot, WorkspaceError, create_checkout
+from kat_lsp.workspace.checkouts import Changes
 
 log = logging.getLogger(__name__)
+
+TREE_ERROR = "tree_error"
+"""Exit status of a sample whose tree the host could not read (its reason says why)."""
 
 
 @dataclass
@@ -47,6 +56,13 @@ class SampleOutcome:
     @property
     def usage(self) -> Usage:
         return self.outcome.usage
+
+    @property
+    def reason(self) -> str:
+        """`exit_status`, with what went wrong when the sample's tree ended it."""
+        if self.exit_status == TREE_ERROR:
+            return f"{TREE_ERROR}: {self.outcome.message}"
+        return self.exit_status
 
 
 def initial_messages(
@@ -104,22 +120,24 @@ async def run_sample(
         finally:
             # Runs on cancellation too: the diff is cheap and the trajectory is evidence.
             with anyio.CancelScope(shield=True):
-                patch = await anyio.to_thread.run_sync(checkout.diff)
-                files = await anyio.to_thread.run_sync(_changed_contents, checkout) if patch else {}
-                trajectory.info["submission"] = patch
+                await executor.aclose()
+                executor = None
+                try:
+                    changes = await anyio.to_thread.run_sync(checkout.changes)
+                except WorkspaceError as exc:
+                    changes = Changes("")
+                    reason = f"the sample's tree cannot be read: {exc}"
+                    outcome = AgentOutcome(TREE_ERROR, reason, {}, agent.steps, agent.usage)
+                    trajectory.info.update(exit_status=TREE_ERROR, reason=reason)
+                trajectory.info["submission"] = changes.patch
                 await anyio.to_thread.run_sync(trajectory.save, agent.messages)
         command = outcome.payload.get("command") if phase == "testgen" else None
-        return SampleOutcome(ctx, patch, outcome, command=command, files=files)
+        return SampleOutcome(ctx, changes.patch, outcome, command=command, files=changes.files)
     finally:
         with anyio.CancelScope(shield=True):
             if executor is not None:
                 await executor.aclose()
-            await anyio.to_thread.run_sync(checkout.remove)
-
-
-def _changed_contents(checkout: Any) -> dict[str, bytes | None]:
-    result: dict[str, bytes | None] = {}
-    for rel in checkout.changed_files():
-        path = checkout.path / rel
-        result[rel] = path.read_bytes() if path.is_file() else None
-    return result
+            try:
+                await anyio.to_thread.run_sync(checkout.remove)
+            except OSError:
+                log.exception("could not remove checkout %s", checkout.path)

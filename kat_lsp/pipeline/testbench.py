@@ -4,18 +4,28 @@ Tests are validated once on the snapshot; every candidate group runs the kept te
 soon as both exist, usually while other samples are still generating, so the end of a
 round only waits for the groups its last samples brought. Results are cached per group
 key (the kept tests never change after round 0); the project's `test_command` on the
-snapshot is the regression baseline.
+snapshot is the regression baseline. A tree that fails ends only its own report.
 """
 
 from __future__ import annotations
+
+import logging
 
 import anyio
 from anyio.abc import TaskGroup
 
 from kat_lsp.config import KatConfig
-from kat_lsp.pipeline.execution import ReproTest, TreeReport, run_on_tree, validate_tests
+from kat_lsp.pipeline.execution import (
+    ReproTest,
+    TestRun,
+    TreeReport,
+    run_on_tree,
+    validate_tests,
+)
 from kat_lsp.pipeline.ranking import Scored
 from kat_lsp.workspace import Snapshot
+
+log = logging.getLogger(__name__)
 
 
 class TestBench:
@@ -59,15 +69,21 @@ class TestBench:
                 tg.start_soon(self.run_group, key)
 
     async def on_tree(self, name: str, patch: str) -> TreeReport:
+        """The tree's report; a failure of this tree ends only it (every test `not_run`)."""
         async with self.limiter:
-            return await run_on_tree(
-                self.snapshot,
-                name,
-                patch,
-                self.kept,
-                self.config,
-                regression=bool(self.config.test_command),
-            )
+            try:
+                return await run_on_tree(
+                    self.snapshot,
+                    name,
+                    patch,
+                    self.kept,
+                    self.config,
+                    regression=bool(self.config.test_command),
+                )
+            except Exception as exc:
+                log.exception("test tree %s failed", name)
+                detail = f"the test tree failed: {type(exc).__name__}: {exc}"
+                return TreeReport([TestRun(t.index, False, detail, "not_run") for t in self.kept])
 
     async def run_base(self) -> None:
         if self.base is None:

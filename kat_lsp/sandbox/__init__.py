@@ -17,7 +17,7 @@ from kat_lsp.interfaces import Executor
 from kat_lsp.sandbox.bwrap import BwrapExecutor, probe
 from kat_lsp.sandbox.limits import SandboxLimits
 from kat_lsp.sandbox.local import LocalExecutor
-from kat_lsp.sandbox.process import command_env, scrub_env
+from kat_lsp.sandbox.process import command_env
 from kat_lsp.sandbox.view import SandboxView
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "check_sandbox",
     "command_env",
     "make_executor",
-    "scrub_env",
 ]
 
 OPT_OUT = (
@@ -82,7 +81,12 @@ def make_executor(
     (ignored when the sandbox is off)."""
     bwrap = check_sandbox(config)
     if bwrap is None:
-        return LocalExecutor(root, timeout=config.command_timeout, output_cap=config.output_cap)
+        return LocalExecutor(
+            root,
+            timeout=config.command_timeout,
+            output_cap=config.output_cap,
+            env_allow=config.sandbox_env,
+        )
     return BwrapExecutor(
         root,
         timeout=config.command_timeout,

@@ -1,16 +1,17 @@
-"""`BwrapExecutor`: model commands inside one persistent bubblewrap sandbox (DESIGN.md §5).
+"""`BwrapExecutor`: model commands inside one persistent bubblewrap sandbox.
 
-Read-only root, private /tmp and /run, the checkout (plus any extra writable folders)
-writable, no network, new pid/ipc namespaces and session, every capability dropped,
-and the sandbox dies with its parent. The sandbox starts with the first command and
-stays up until `aclose`: a supervisor inside (`supervisor.py`) runs each command and
-kills everything it left behind. docs/sandbox.md explains each flag.
+What the sandbox sees is `view.mount_args`: the system read-only, homes, /tmp, /run,
+the user's repository and kat-lsp's folders hidden, toolchains bound back read-only,
+the checkout (plus any extra writable folders) writable. No network, new user, pid and
+ipc namespaces and session, every capability dropped (bounding set included), an
+allowlisted environment, and the sandbox dies with its parent. The sandbox starts with
+the first command and stays up until `aclose`: a supervisor inside (`supervisor.py`)
+runs each command and kills everything it left behind. docs/sandbox.md explains each flag.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -21,116 +22,45 @@ from pathlib import Path
 
 from kat_lsp.interfaces import CommandResult
 from kat_lsp.sandbox import supervisor
-from kat_lsp.sandbox.limits import SandboxLimits
+from kat_lsp.sandbox.limits import MIB, SandboxLimits
 from kat_lsp.sandbox.process import command_env
 from kat_lsp.sandbox.session import RESTARTED, SandboxDied, SandboxSession, died_result
-from kat_lsp.sandbox.view import SandboxView
+from kat_lsp.sandbox.view import (
+    SANDBOX_HOME,
+    SandboxView,
+    home_locators,
+    mount_args,
+    toolchain_paths,
+)
 
-SANDBOX_HOME = "/tmp/.kat-home"
-"""HOME inside the sandbox: a folder on the private /tmp (writable, kept for the sample)."""
-PRIVATE_MOUNTS = ("/run", "/tmp")
-"""Replaced by empty tmpfs inside; /run holds sockets (dbus, docker) a command must not reach."""
-CREDENTIALS = (
-    ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker", ".netrc",
-    ".git-credentials", ".pypirc", ".npmrc", ".yarnrc", ".config/gh", ".config/hub",
-    ".cargo/credentials", ".cargo/credentials.toml", ".password-store", ".local/share/keyrings",
-)  # fmt: skip
-"""Files and folders under the user's home that hold credentials: masked inside (an empty
-tmpfs for a folder, /dev/null for a file), so that no command can show them to the model."""
 NAMESPACE_FLAGS = (
     "--unshare-net",
     "--unshare-pid",
     "--unshare-ipc",
     "--new-session",
     "--die-with-parent",
+    "--unshare-user",
+    "--disable-userns",
     "--cap-drop",
     "ALL",
 )
+"""`--unshare-user` makes `--cap-drop ALL` empty the bounding set too (without a user
+namespace, bwrap run as root leaves it full); `--disable-userns` forbids nested ones."""
 
 
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
-
-
-def git_support_paths(root: Path) -> list[Path]:
-    """Folders outside `root` that git inside it reads: a worktree's git dir and common
-    dir, and every object store borrowed through `objects/info/alternates` (chained)."""
-    found: list[Path] = []
-    git_dirs: list[Path] = []
-    dotgit = root / ".git"
-    if dotgit.is_file() and (text := _read(dotgit)).startswith("gitdir:"):
-        git_dir = (root / text.removeprefix("gitdir:").strip()).resolve()
-        found.append(git_dir)
-        git_dirs.append(git_dir)
-        if (common_file := git_dir / "commondir").is_file():
-            common = (git_dir / _read(common_file).strip()).resolve()
-            found.append(common)
-            git_dirs.append(common)
-    elif dotgit.is_dir():
-        git_dirs.append(dotgit)
-    pending = [d / "objects" for d in git_dirs]
-    while pending:
-        alternates = pending.pop() / "info" / "alternates"
-        if not alternates.is_file():
-            continue
-        for line in _read(alternates).splitlines():
-            if not line.strip() or line.startswith("#"):
-                continue
-            store = (alternates.parent.parent / line.strip()).resolve()
-            if store not in found:
-                found.append(store)
-                pending.append(store)
-    return [p for p in found if p.exists() and not p.is_relative_to(root)]
-
-
-def credential_paths() -> list[Path]:
-    """The credential files and folders that exist under the user's home(s)."""
-    homes = {Path(os.path.expanduser("~"))}
-    with contextlib.suppress(KeyError, ImportError):
-        import pwd
-
-        homes.add(Path(pwd.getpwuid(os.getuid()).pw_dir))
-    return [home / name for home in sorted(homes) for name in CREDENTIALS if (home / name).exists()]
-
-
-def _hidden(path: Path) -> bool:
-    return any(path.is_relative_to(mount) for mount in PRIVATE_MOUNTS)
-
-
-def bwrap_argv(
-    bwrap: str,
-    root: Path,
-    command: Sequence[str],
-    *,
-    extra_ro_binds: Sequence[Path] = (),
-    extra_writable: Sequence[Path] = (),
-) -> list[str]:
-    """The full bwrap command line. Binds come after the tmpfs mounts (a tmpfs hides
-    what was bound below it before), read-only ones before the writable tree."""
-    argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    for mount in PRIVATE_MOUNTS:
-        if Path(mount).is_dir():
-            argv += ["--tmpfs", mount]
-    argv += ["--dir", SANDBOX_HOME]
-    for path in credential_paths():
-        if not _hidden(path) and not root.is_relative_to(path):
-            argv += (
-                ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
-            )
-    for path in extra_ro_binds:
-        argv += ["--ro-bind", str(path), str(path)]
-    argv += ["--bind", str(root), str(root)]
-    for path in extra_writable:
-        argv += ["--bind", str(path), str(path)]
-    return [*argv, *NAMESPACE_FLAGS, "--chdir", str(root), *command]
+def bwrap_argv(bwrap: str, root: Path, command: Sequence[str], mounts: Sequence[str]) -> list[str]:
+    """The full bwrap command line around `command`, with `mounts` from `mount_args`."""
+    return [bwrap, *mounts, *NAMESPACE_FLAGS, "--chdir", str(root), *command]
 
 
 def probe(bwrap: str) -> str | None:
     """Start `true` in a sandbox like the real ones; the error text if that fails."""
     with tempfile.TemporaryDirectory(prefix="kat-probe-") as tmp:
-        argv = bwrap_argv(bwrap, Path(tmp).resolve(), ["true"])
+        executor = BwrapExecutor(Path(tmp), bwrap=bwrap)
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            done = subprocess.run(
+                executor.argv("true"), capture_output=True, text=True, timeout=30, env=executor.env
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return str(exc)
     if done.returncode != 0:
@@ -141,15 +71,10 @@ def probe(bwrap: str) -> str | None:
 def supervisor_command() -> tuple[list[str], list[Path]]:
     """How to start the supervisor inside the sandbox: the interpreter (stdlib only, no
     site, isolated) and the script, plus what must be bound read-only for both to be
-    visible there (they are hidden when they live under the private /tmp or /run)."""
+    visible there (the interpreter's install comes with `toolchain_paths`)."""
     python = Path(os.path.realpath(sys.executable or "/usr/bin/python3"))
     script = Path(supervisor.__file__).resolve()
-    # PREFIX/bin/python: the install or virtualenv it belongs to, and a venv's base install.
-    wanted = [python.parent.parent, Path(sys.base_prefix).resolve()] if _hidden(python) else []
-    binds = [folder for folder in dict.fromkeys(wanted) if _hidden(folder)]
-    if _hidden(script):
-        binds.append(script)
-    return [str(python), "-I", "-S", str(script)], binds
+    return [str(python), "-I", "-S", str(script)], [python, script]
 
 
 class BwrapExecutor:
@@ -179,16 +104,28 @@ class BwrapExecutor:
         self.output_cap = output_cap
         self.bwrap = bwrap
         self.supervisor, supervisor_binds = supervisor_command()
-        # Git metadata under /tmp would vanish behind the private /tmp: bind it back.
-        implicit = [p for p in git_support_paths(self.root) if _hidden(p)]
-        extra = [Path(p).resolve() for p in extra_ro_binds]
-        self.ro_binds = [*implicit, *supervisor_binds, *extra]
-        self.writable = [Path(p).resolve() for p in extra_writable]
-        self.env = command_env(env, home=SANDBOX_HOME)
         self.view = view or SandboxView()
         self.limits = limits or SandboxLimits()
         self.env_allow = tuple(env_allow)
-        self.read_paths = [Path(p) for p in read_paths]
+        self.read_paths = [Path(os.path.expanduser(str(p))).resolve() for p in read_paths]
+        host_env = os.environ if env is None else env
+        self.env = command_env(host_env, home=SANDBOX_HOME, allow=self.env_allow)
+        self.env.update(home_locators(self.env))
+        self.ro_binds = [
+            *toolchain_paths(self.view, host_env),
+            *supervisor_binds,
+            *(Path(p).resolve() for p in self.view.read_only),
+            *(Path(p).resolve() for p in extra_ro_binds),
+            *(p for p in self.read_paths if os.path.exists(p)),
+        ]
+        self.writable = [Path(p).resolve() for p in extra_writable]
+        self.mounts = mount_args(
+            self.root,
+            self.view,
+            tmp_bytes=self.limits.tmp_mb * MIB,
+            read_only=self.ro_binds,
+            writable=self.writable,
+        )
         self._session: SandboxSession | None = None
         self._dropped: list[SandboxSession] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -200,13 +137,7 @@ class BwrapExecutor:
         return self._argv(["bash", "-c", command])
 
     def _argv(self, command: Sequence[str]) -> list[str]:
-        return bwrap_argv(
-            self.bwrap,
-            self.root,
-            command,
-            extra_ro_binds=self.ro_binds,
-            extra_writable=self.writable,
-        )
+        return bwrap_argv(self.bwrap, self.root, command, self.mounts)
 
     @property
     def sandbox_pid(self) -> int | None:

@@ -3,7 +3,7 @@
 `LocalExecutor` runs each command through `run_process`: a new session so the whole
 tree can be killed at once, stdin from /dev/null, stdout and stderr combined and read
 incrementally into a bounded head + rolling tail (`OutputCollector`, shared with the
-sandbox's supervisor). Both executors use the credential-free environment of
+sandbox's supervisor). Both executors use the allowlisted environment of
 `command_env`, and `spawn` (cancel-safe process start) for their processes.
 """
 
@@ -27,13 +27,19 @@ __all__ = [
     "command_env",
     "kill_group",
     "run_process",
-    "scrub_env",
     "spawn",
 ]
 
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
-"""A variable whose name contains one of these (any case) never reaches a command."""
-SECRET_PREFIXES = ("OPENAI_",)
+ENV_ALLOW = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "JAVA_HOME", "GOROOT", "GOPATH",
+    "CARGO_HOME", "RUSTUP_HOME", "RUSTUP_TOOLCHAIN", "PYENV_ROOT", "PYENV_VERSION", "NVM_DIR",
+)  # fmt: skip
+"""The only variables of kat-lsp's environment a command gets (plus `LC_*` and the names
+of the `sandbox_env` setting): the locale, and where toolchains live (interpreters,
+compilers, virtualenvs), which tests need and which hold no secrets. Everything else
+(API keys, database URLs, tokens, webhooks) stays out, whatever its name."""
+ENV_ALLOW_PREFIXES = ("LC_",)
 
 NO_EDITOR = (
     "echo 'kat-lsp: no interactive editor here; use the str_replace_editor tool, "
@@ -42,23 +48,18 @@ NO_EDITOR = (
 """EDITOR/VISUAL: git runs it through sh, so the message shows and the command fails."""
 
 
-def scrub_env(env: Mapping[str, str]) -> dict[str, str]:
-    """`env` without credentials: names matching *KEY*, *TOKEN*, *SECRET*, *PASSWORD*
-    (also *PASSWD*, *CREDENTIAL*), case-insensitively, or starting with OPENAI_."""
-    kept = {}
-    for name, value in env.items():
-        upper = name.upper()
-        if any(m in upper for m in SECRET_MARKERS) or upper.startswith(SECRET_PREFIXES):
-            continue
-        kept[name] = value
-    return kept
-
-
 def command_env(
-    base: Mapping[str, str] | None = None, *, home: str | None = None
+    base: Mapping[str, str] | None = None,
+    *,
+    home: str | None = None,
+    allow: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The environment of a model command: scrubbed, non-interactive, git-ready."""
-    env = scrub_env(os.environ if base is None else base)
+    """The environment of a model command: the allowlisted variables of `base` (default:
+    this process's environment; ENV_ALLOW, `LC_*` and the names in `allow`), made
+    non-interactive and git-ready. `home` replaces HOME."""
+    names = {*ENV_ALLOW, *allow}
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if k in names or k.startswith(ENV_ALLOW_PREFIXES)}
     env.update(
         PAGER="cat",
         GIT_PAGER="cat",
@@ -90,9 +91,23 @@ def _kill_spawned(spawn: asyncio.Future[asyncio.subprocess.Process]) -> None:
         kill_group(spawn.result().pid)
 
 
-async def spawn(argv: Sequence[str], **options: Any) -> asyncio.subprocess.Process:
+JOIN_CGROUPS = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n-1)); done; '
+    'exec "$@"'
+)
+"""sh script: write its own pid into each cgroup.procs file given, then exec the command."""
+
+
+async def spawn(
+    argv: Sequence[str], *, cgroup_procs: Sequence[str] = (), **options: Any
+) -> asyncio.subprocess.Process:
     """`asyncio.create_subprocess_exec` in a new session. If the caller is cancelled
-    while the process starts, the process group is killed as soon as it exists."""
+    while the process starts, the process group is killed as soon as it exists.
+    With `cgroup_procs`, the process joins those cgroups before it execs `argv`, so that
+    nothing it starts is ever outside them."""
+    if cgroup_procs:
+        argv = ["/bin/sh", "-c", JOIN_CGROUPS, "kat-cgroup", str(len(cgroup_procs)),
+                *cgroup_procs, *argv]  # fmt: skip
     started = asyncio.ensure_future(
         asyncio.create_subprocess_exec(*argv, start_new_session=True, **options)
     )

@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from kat_lsp.interfaces import CommandResult
-from kat_lsp.sandbox.limits import SandboxLimits
+from kat_lsp.sandbox.cgroups import SandboxCgroup
+from kat_lsp.sandbox.limits import SandboxLimits, limit_note, observed_hits
 from kat_lsp.sandbox.process import kill_group, spawn
+from kat_lsp.sandbox.supervisor import DRAIN_SECONDS
 
 REPLY_LIMIT = 1 << 26
 """Longest reply line accepted: output is clipped by the cap before it is sent, but
@@ -44,6 +46,13 @@ DIED = (
     "command gets a fresh sandbox (/tmp and $HOME empty again; the repository keeps its "
     "files). Do not kill processes the command did not start (kill -1, pkill, killall).\n"
 )
+LEFTOVER = (
+    "[kat-lsp: {count} process(es) this command started could not be killed within "
+    "{seconds:g} seconds (stuck in the kernel, or forking faster than they died), so the "
+    "sandbox was killed with everything in it. The next command gets a fresh sandbox "
+    "(/tmp and $HOME empty again; the repository keeps its files).]\n"
+)
+LEFTOVER_REASON = "it was killed because processes of the previous command could not be"
 HUNG = (
     "kat-lsp: the sandbox stopped answering ({reason}; was its supervisor stopped with "
     "SIGSTOP?) and was killed with everything in it. The next command gets a fresh "
@@ -76,20 +85,35 @@ def _kill_if_running(proc: asyncio.subprocess.Process) -> None:
         kill_group(proc.pid)
 
 
+def _teardown(proc: asyncio.subprocess.Process, cgroup: SandboxCgroup | None) -> None:
+    """Kill bwrap's process group and everything in the sandbox's cgroups (no waiting)."""
+    _kill_if_running(proc)
+    if cgroup is not None:
+        cgroup.kill()
+
+
 _reapers: set[asyncio.Task[None]] = set()
 
 
-async def _reap(proc: asyncio.subprocess.Process) -> None:
+async def _reap(proc: asyncio.subprocess.Process, cgroup: SandboxCgroup | None) -> None:
     """Lives as long as the sandbox. When its event loop shuts down first (asyncio.run and
     asyncio.Runner cancel every task), kill the sandbox and wait until its pipes are closed,
     while the loop can still close them: a sandbox forgotten without `aclose` leaves
-    neither processes nor half-closed transports behind."""
+    neither processes nor half-closed transports behind. Once bwrap is gone, however it
+    ended, the sandbox's cgroups are removed (bounded: a process stuck in the kernel keeps
+    one until the next kat-lsp start removes it)."""
     try:
         await proc.wait()
+        for _ in range(1000):
+            if cgroup is None or cgroup.remove():
+                break
+            await asyncio.sleep(0.01)
     except asyncio.CancelledError:
         _kill_if_running(proc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), 5)
+        if cgroup is not None:
+            cgroup.remove(wait=0.5)
         raise
 
 
@@ -134,14 +158,26 @@ def _exit_status(code: int | None) -> str:
 class SandboxSession:
     """A started sandbox: send commands with `request`, stop it with `kill`."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self,
+        proc: asyncio.subprocess.Process,
+        limits: SandboxLimits | None = None,
+        cgroup: SandboxCgroup | None = None,
+    ) -> None:
         self.proc = proc
+        self.limits = limits or SandboxLimits()
+        self.cgroup = cgroup
+        """The sandbox's own cgroups (limits, teardown), where this machine has them."""
+        self._why: str | None = None
+        """Why the host killed the sandbox itself, for the next command's note."""
         self._ids = itertools.count(1)
         self._doomed: set[int] = set()
         """Host pids of the sandbox's processes when it was killed, until they are gone."""
         # Safety net for an executor dropped without `aclose` (and at interpreter exit).
-        self._finalizer = weakref.finalize(self, _kill_if_running, proc)
-        reaper = asyncio.get_running_loop().create_task(_reap(proc))
+        self._finalizer = weakref.finalize(self, _teardown, proc, cgroup)
+        if cgroup is not None:  # a sandbox dropped without `wait_closed`: kill and remove
+            weakref.finalize(self, cgroup.remove, 1.0)
+        reaper = asyncio.get_running_loop().create_task(_reap(proc, cgroup))
         _reapers.add(reaper)
         reaper.add_done_callback(_reapers.discard)
 
@@ -155,24 +191,39 @@ class SandboxSession:
         limits: SandboxLimits | None = None,
     ) -> SandboxSession:
         """Start bwrap with `argv` (which runs the supervisor) and hand it the environment
-        its commands get. A sandbox that cannot start shows up at the first request."""
-        proc = await spawn(
-            argv,
-            cwd=cwd,
-            env=dict(env),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            limit=REPLY_LIMIT,
-        )
+        its commands get. A sandbox that cannot start shows up at the first request.
+        Where a cgroup is writable the sandbox gets its own (`cgroups.py`) from the start."""
+        limits = limits or SandboxLimits()
+        cgroup = SandboxCgroup.create(limits)
+        try:
+            proc = await spawn(
+                argv,
+                cgroup_procs=cgroup.procs_files if cgroup else (),
+                cwd=cwd,
+                env=dict(env),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=REPLY_LIMIT,
+            )
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove(wait=1.0)
+            raise
         assert proc.stdin is not None
-        hello = {"env": dict(env), "limits": (limits or SandboxLimits()).to_wire()}
+        hello = {
+            "env": dict(env),
+            "limits": limits.to_wire(),
+            "cgroup": sorted(cgroup.limits) if cgroup else [],
+        }
         proc.stdin.write(json.dumps(hello).encode() + b"\n")
-        return cls(proc)
+        return cls(proc, limits, cgroup)
 
     @property
     def alive(self) -> bool:
-        return self.proc.returncode is None
+        """False once bwrap exited, or once the host killed the sandbox for a reason
+        the next command's note gives."""
+        return self.proc.returncode is None and self._why is None
 
     @property
     def pid(self) -> int:
@@ -204,11 +255,32 @@ class SandboxSession:
         if not isinstance(reply, dict) or reply.get("id") != ident:
             reason, bwrap_failed = await self.death_report()
             raise SandboxDied(reason, started=not bwrap_failed)
+        self._annotate(reply)
         return reply
+
+    def _annotate(self, reply: dict[str, Any]) -> None:
+        """Tell the model in the output which limit stopped the command, and kill the
+        sandbox when the supervisor could not empty it."""
+        enforced = set(self.cgroup.limits) if self.cgroup else set()
+        hits = self.cgroup.hits() if self.cgroup else set()
+        output = str(reply.get("output", ""))
+        hits |= observed_hits(
+            self.limits, output, reply.get("exit_code"), bool(reply.get("tmp_full")), enforced
+        )
+        note = limit_note(self.limits, hits, enforced)
+        leftover = int(reply.get("leftover") or 0)
+        if leftover:
+            self.kill()
+            self._why = LEFTOVER_REASON + f" ({leftover} left)"
+            note += LEFTOVER.format(count=leftover, seconds=DRAIN_SECONDS)
+        if note:
+            reply["output"] = output + ("" if not output or output.endswith("\n") else "\n") + note
 
     async def death_report(self) -> tuple[str, bool]:
         """Why the sandbox stopped (bwrap's exit status and the end of its stderr), and
         whether bubblewrap itself failed (its own messages start with "bwrap:")."""
+        if self._why is not None:
+            return self._why, False
         self.kill()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.proc.wait(), 2)
@@ -222,6 +294,8 @@ class SandboxSession:
             reason += "; it said: " + (
                 text if len(text) <= STDERR_TAIL else "..." + text[-STDERR_TAIL:]
             )
+        if self.cgroup is not None and (hits := self.cgroup.hits()):
+            reason += "\n" + limit_note(self.limits, hits, set(self.cgroup.limits)).strip()
         return reason, text.startswith("bwrap:")
 
     def kill(self) -> None:
@@ -242,5 +316,7 @@ class SandboxSession:
             async with asyncio.timeout(within):
                 await self.proc.wait()
                 while any(_alive(pid) for pid in self._doomed):
+                    await asyncio.sleep(0.01)
+                while self.cgroup is not None and not self.cgroup.remove():
                     await asyncio.sleep(0.01)
         self._doomed = {pid for pid in self._doomed if _alive(pid)}

@@ -3,15 +3,20 @@
 Started by `BwrapExecutor` as `python -I -S supervisor.py` inside bubblewrap, so it
 uses the standard library only. Protocol, one JSON object per line:
 
-    stdin, first line   {"env": {...}}                   the commands' environment
+    stdin, first line   {"env", "limits", "cgroup"}      the commands' environment, the
+                                                         limits, those a cgroup enforces
     stdin, then         {"id", "command", "timeout", "cap"}
-    stdout, per request {"id", "output", "exit_code", "timed_out", "clipped", "duration"}
+    stdout, per request {"id", "output", "exit_code", "timed_out", "clipped", "duration",
+                         "leftover", "tmp_full"}
 
 Each command runs as `bash -c command` in its own session (cwd = the sandbox's working
 directory, stdin /dev/null, stdout and stderr into one pipe, clipped by
 `OutputCollector`). When it ends or times out, every other process of the pid
-namespace except this one and its ancestors is SIGKILLed, so nothing a command started
-outlives it. `OutputCollector` lives here because the host side shares it.
+namespace except this one and its ancestors is SIGKILLed, whatever its state, so nothing
+a command started outlives it; "leftover" counts the processes that still ran when the
+sweep gave up (the host then kills the whole sandbox). Limits the host's cgroup does not
+enforce are set with setrlimit (`apply_rlimits`); "tmp_full" says /tmp has no room left.
+`OutputCollector` lives here because the host side shares it.
 """
 
 from __future__ import annotations
@@ -96,26 +101,39 @@ def ancestry() -> set[int]:
     return keep
 
 
-def kill_others(keep: set[int]) -> None:
-    """SIGKILL every live process of the namespace outside `keep`, until none is left
-    (a process may fork while the list is read). Zombies are dead already: init reaps them.
-    Bounded: a process stuck in the kernel cannot hold the reply back for long."""
+def _runs(pid: str) -> bool:
+    """True while some thread of process `pid` is neither dead nor a zombie: a thread
+    group whose leader exited (shows "Z") lives on while another thread runs."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    for tid in tasks:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if _stat(f"{pid}/task/{tid}")[0] not in "ZX":
+                return True
+    return False
+
+
+def kill_others(keep: set[int]) -> int:
+    """SIGKILL every process of the namespace outside `keep`, whatever its state (SIGKILL
+    to a zombie leader kills its live threads), until no thread of them runs (a process
+    may fork while the list is read). Bounded, so that a process stuck in the kernel or a
+    fork storm cannot hold the reply back: returns how many still ran at the bound."""
     delay = 0.0005
     give_up = time.monotonic() + DRAIN_SECONDS
-    while time.monotonic() < give_up:
+    while True:
         alive = 0
         for name in os.listdir("/proc"):
             if not name.isdigit() or int(name) in keep:
                 continue
             try:
-                if _stat(name)[0] in "ZX":
-                    continue
                 os.kill(int(name), signal.SIGKILL)
-            except (OSError, IndexError, ValueError):
+            except OSError:
                 continue
-            alive += 1
-        if not alive:
-            return
+            alive += _runs(name)
+        if not alive or time.monotonic() >= give_up:
+            return alive
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
 
@@ -178,21 +196,25 @@ def run_command(request: dict[str, Any], env: dict[str, str], keep: set[int]) ->
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        kill_others(keep)
-        proc.wait()
+        leftover = kill_others(keep)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(0.1 if leftover else None)  # bash itself may be among the stuck ones
         if pidfd is not None:
             os.close(pidfd)
     # Every writer is dead now: read the rest (bounded, in case one is stuck in the kernel).
     poller = select.poll()
     poller.register(out, select.POLLIN)
-    drain_until = time.monotonic() + DRAIN_SECONDS
+    drain_until = time.monotonic() + (0 if leftover else DRAIN_SECONDS)
     while poller.poll(max(0, int((drain_until - time.monotonic()) * 1000))):
         if not _read_some(out, collector):
             break
     proc.stdout.close()
     output, clipped = collector.result()
     exit_code = None if timed_out else proc.returncode
-    return _reply(request, output, exit_code, timed_out, started, clipped)
+    reply = _reply(request, output, exit_code, timed_out, started, clipped)
+    reply["leftover"] = leftover
+    reply["tmp_full"] = _tmp_full()
+    return reply
 
 
 def _reply(
@@ -213,6 +235,64 @@ def _reply(
     }
 
 
+def _tmp_full() -> bool:
+    """Whether /tmp (a tmpfs of limited size) has (almost) no room left."""
+    try:
+        st = os.statvfs("/tmp")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < max(1 << 20, st.f_blocks * st.f_frsize // 100)
+
+
+def _unprivileged_user_namespace() -> bool:
+    """Whether this process runs in a user namespace of its own as a user that is not
+    root outside it (RLIMIT_NPROC has no effect on real root, mapped or not)."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            ranges = [[int(x) for x in line.split()] for line in f if line.strip()]
+    except (OSError, ValueError):
+        return False
+    if ranges == [[0, 0, 4294967295]]:
+        return False
+    uid = os.getuid()
+    return any(
+        start <= uid < start + count and outside + uid - start != 0
+        for start, outside, count in ranges
+    )
+
+
+def apply_rlimits(limits: dict[str, Any], cgroup: list[str]) -> list[str]:
+    """Set the per-process limits that every command inherits (soft and hard: a command
+    cannot raise them again); the names of those set. File size and core dumps always;
+    memory (RLIMIT_DATA: not RLIMIT_AS, which breaks runtimes that reserve address space)
+    and processes only where no cgroup limits them. RLIMIT_NPROC counts per user, and
+    per user namespace only since Linux 5.14, and real root ignores it (also when mapped
+    into a user namespace: tested): only used inside a user namespace of the sandbox's
+    own, as a non-root user, on a kernel that counts it there."""
+    import resource
+
+    wanted = {"core": (resource.RLIMIT_CORE, 0)}
+    mib = 1 << 20
+    if int(limits.get("file_mb") or 0) > 0:
+        wanted["file"] = (resource.RLIMIT_FSIZE, int(limits["file_mb"]) * mib)
+    if int(limits.get("memory_mb") or 0) > 0 and "memory" not in cgroup:
+        wanted["memory"] = (resource.RLIMIT_DATA, int(limits["memory_mb"]) * mib)
+    kernel = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
+    if (
+        int(limits.get("pids") or 0) > 0
+        and "pids" not in cgroup
+        and _unprivileged_user_namespace()
+        and kernel >= (5, 14)
+    ):
+        wanted["pids"] = (resource.RLIMIT_NPROC, int(limits["pids"]) + 2)
+    applied = []
+    for name, (which, value) in wanted.items():
+        with contextlib.suppress(OSError, ValueError):
+            resource.setrlimit(which, (value, value))
+            applied.append(name)
+    return applied
+
+
 def _undumpable() -> None:
     """Make /proc/SELF/fd unreadable to the commands (same uid, no CAP_SYS_PTRACE),
     so that a command cannot read requests or write replies of this protocol."""
@@ -228,6 +308,7 @@ def main() -> None:
     replies = sys.stdout
     hello = json.loads(requests.readline())
     env = {str(k): str(v) for k, v in hello["env"].items()}
+    apply_rlimits(hello.get("limits") or {}, list(hello.get("cgroup") or []))
     keep = ancestry()
     for line in requests:
         if not line.strip():

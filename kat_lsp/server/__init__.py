@@ -1,4 +1,6 @@
-"""`kat-lsp serve`: the language server (DESIGN.md §4 "LSP") on stdio or TCP.
+"""`kat-lsp serve`: the language server (docs/reference/lsp.md) on stdio, TCP or a unix socket.
+
+TCP and the socket authenticate their one client first (`transport.py`).
 
 stdout carries the protocol, so logs go to stderr (and `--log-file`); important events
 also reach the client as `window/logMessage`. pygls logs every message at INFO, so its
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -27,6 +30,16 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     )
     for name in ("pygls", "httpx", "openai", "asyncio"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
+    logging.getLogger("pygls.protocol.json_rpc").addFilter(_no_invalid_params_traceback)
+
+
+def _no_invalid_params_traceback(record: logging.LogRecord) -> bool:
+    """Bad params are the client's mistake (or an attack), answered with InvalidParams and
+    logged as one line where they are raised (server/params.py): no traceback from pygls."""
+    from pygls.exceptions import JsonRpcInvalidParams
+
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, JsonRpcInvalidParams)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,9 +49,14 @@ def main(args: argparse.Namespace) -> int:
 
     server = create_server()
     log = logging.getLogger("kat_lsp.server")
-    if getattr(args, "tcp", False):
-        log.info("kat-lsp serving on tcp://%s:%s", args.host, args.port)
-        server.start_tcp(args.host, args.port)
+    if getattr(args, "socket", None):
+        from kat_lsp.server.transport import serve_socket
+
+        serve_socket(server, Path(args.socket))
+    elif getattr(args, "tcp", False):
+        from kat_lsp.server.transport import serve_tcp
+
+        serve_tcp(server, args.host, args.port, getattr(args, "token_file", None))
     else:
         log.info("kat-lsp serving on stdio")
         server.start_io()

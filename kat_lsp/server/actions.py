@@ -5,8 +5,10 @@ Candidate actions are offered for every finished run of this session that change
 document, newest run first, its candidates in rank order (`isPreferred` on the newest
 run's rank 1). Each action carries the candidate's whole WorkspaceEdit (all files),
 computed against the text the client has now. A candidate that no longer fits (the
-document changed since the snapshot) is shown disabled with the reason when the client
-supports `disabled`, else left out. When the client cannot create or delete files, the
+document changed since the snapshot), that the review refuses (e.g. a symlink leaving
+the repository), or that changes files the review flags (editor tasks, CI configs,
+`.kat.toml` ...) for a client without `needsConfirmation` change annotations, is shown
+disabled with the reason when the client supports `disabled`, else left out. When the client cannot create or delete files, the
 action also carries the `kat.lsp.applyFileOperations` command that does it on disk.
 """
 
@@ -18,9 +20,10 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from kat_lsp.server.candidates import current_edits
+from kat_lsp.server.candidates import Refused, current_edits
 from kat_lsp.server.edits import PatchConflict, split_lines
 from kat_lsp.server.shapes import candidate_title
+from kat_lsp.server.wsedit import BuiltEdit
 
 if TYPE_CHECKING:
     from kat_lsp.pipeline.api import RankedCandidate
@@ -68,17 +71,18 @@ async def candidate_actions(server: KatServer, uri: str) -> list[types.CodeActio
                 is_preferred=(n == 0 and c.rank == 1) or None,
                 data={"runId": handle.run_id, "candidateId": c.id},
             )
+            reason: str | None
             if isinstance(outcome, PatchConflict):
-                if not disabled_ok:
-                    continue
-                action.is_preferred = None
-                action.disabled = types.CodeActionDisabled(
-                    reason=f"the files changed since the run's snapshot: {outcome}"
+                reason = (
+                    str(outcome)
+                    if isinstance(outcome, Refused)
+                    else f"the files changed since the run's snapshot: {outcome}"
                 )
             else:
                 changes, built = outcome
                 if not changes:
                     continue  # already applied
+                reason = flagged_reason(built) if built.needs_confirmation else None
                 action.edit = built.edit
                 if built.on_disk:
                     action.command = types.Command(
@@ -86,8 +90,21 @@ async def candidate_actions(server: KatServer, uri: str) -> list[types.CodeActio
                         command="kat.lsp.applyFileOperations",
                         arguments=[{"runId": handle.run_id, "candidateId": c.id}],
                     )
+            if reason is not None:
+                if not disabled_ok:
+                    continue
+                action.is_preferred = action.edit = action.command = None
+                action.disabled = types.CodeActionDisabled(reason=reason)
             actions.append(action)
     return actions
+
+
+def flagged_reason(built: BuiltEdit) -> str:
+    files = "; ".join(f"{path} ({why})" for path, why in built.flagged.items())
+    return (
+        f"it changes files that need your confirmation: {files}. Review them, then apply "
+        'with the command kat.lsp.applyCandidate and "confirmFlagged": true'
+    )
 
 
 def problem_issue(server: KatServer, uri: str, diagnostics: list[types.Diagnostic]) -> str:

@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pygls.exceptions import JsonRpcInvalidParams
-
 from kat_lsp.pipeline.api import RankedCandidate
 from kat_lsp.server.edits import FileChange, PatchConflict, compute_changes
-from kat_lsp.server.settings import plain
+from kat_lsp.server.params import CandidateRef, invalid, parse
 from kat_lsp.server.wsedit import BuiltEdit, EditSupport, build_workspace_edit
 
 if TYPE_CHECKING:
@@ -34,32 +32,42 @@ class Located:
     candidate: RankedCandidate
 
 
-def candidate_ref(args: Sequence[object]) -> tuple[str, str]:
-    """`[{"runId", "candidateId"}]` → (run id, candidate id)."""
-    data = plain(args[0]) if len(args) == 1 else None
-    if not isinstance(data, dict) or not isinstance(data.get("runId"), str):
-        raise JsonRpcInvalidParams('pass one object: {"runId": "...", "candidateId": "..."}')
-    if not isinstance(data.get("candidateId"), str):
-        raise JsonRpcInvalidParams('"candidateId" is missing: the candidates\' "id" (e.g. "c0")')
-    return data["runId"], data["candidateId"]
+CANDIDATE_USAGE = '{"runId": "...", "candidateId": "c0"}'
 
 
-async def locate(server: KatServer, run_id: str, candidate_id: str) -> Located:
-    handle = server.runs.get(run_id)
+def candidate_ref(args: Sequence[object]) -> CandidateRef:
+    """`[{"runId", "candidateId", "confirmFlagged"?}]`, checked."""
+    return parse(CandidateRef, list(args), CANDIDATE_USAGE)
+
+
+async def locate(server: KatServer, ref: CandidateRef) -> Located:
+    handle = server.runs.get(ref.run_id)
     if handle is not None:
         root, candidates = handle.root, handle.candidates()
     else:
-        from kat_lsp.pipeline.store import load_result
+        from kat_lsp.server.records import load_run
 
-        result = await asyncio.to_thread(load_result, run_id)
+        result = await asyncio.to_thread(load_run, ref.run_id)
         if result is None:
-            raise JsonRpcInvalidParams(f"no run {run_id!r}: kat.lsp.listRuns lists the runs")
+            raise invalid(f"no run {ref.run_id!r}: kat.lsp.listRuns lists the runs")
         root, candidates = result.root, result.candidates
     for c in candidates:
-        if c.id == candidate_id:
-            return Located(run_id, root, c)
+        if c.id == ref.candidate_id:
+            return Located(ref.run_id, root, c)
     known = ", ".join(c.id for c in candidates) or "none yet"
-    raise JsonRpcInvalidParams(f"run {run_id} has no candidate {candidate_id!r} (it has: {known})")
+    raise invalid(f"run {ref.run_id} has no candidate {ref.candidate_id!r} (it has: {known})")
+
+
+def confined(root: Path, rel: str) -> Path:
+    """`root / rel` when `rel` is a plain relative path that stays under `root` (symlinks
+    resolved); else PatchConflict: an edit never reaches outside the run's folder."""
+    parts = Path(rel).parts
+    if not rel or Path(rel).is_absolute() or ".." in parts or "\x00" in rel:
+        raise PatchConflict(rel, "the path leaves the workspace folder; not applied")
+    path = root / rel
+    if not path.resolve().is_relative_to(root.resolve()):
+        raise PatchConflict(rel, "the path leads outside the workspace folder; not applied")
+    return path
 
 
 def _changes(
@@ -71,7 +79,7 @@ def _changes(
     used: dict[str, tuple[str, int | None]] = {}
 
     def read(rel: str) -> str | None:
-        path = (root / rel).resolve()
+        path = confined(root, rel).resolve()
         if (doc := by_path.get(path)) is not None:
             used[rel] = (doc.uri, doc.version)
             return doc.text
@@ -91,12 +99,30 @@ def edits_now(
     out: list[tuple[list[FileChange], BuiltEdit] | PatchConflict] = []
     for patch in patches:
         try:
+            flagged = reviewed(patch, root)
             changes, used = _changes(root, patch, docs, resources_only)
         except PatchConflict as exc:
             out.append(exc)
             continue
-        out.append((changes, build_workspace_edit(changes, root, support, used)))
+        out.append((changes, build_workspace_edit(changes, root, support, used, flagged)))
     return out
+
+
+class Refused(PatchConflict):
+    """The review refused part of the candidate (e.g. a symlink leaving the repository):
+    none of it is applied."""
+
+
+def reviewed(patch: str, root: Path) -> dict[str, str]:
+    """The files the review flags (path → why); Refused when it refuses any."""
+    from kat_lsp.workspace.applycheck import review_patch
+
+    review = review_patch(patch, root)
+    if review.refused:
+        path, why = review.refused[0]
+        more = f" (and {len(review.refused) - 1} more)" if len(review.refused) > 1 else ""
+        raise Refused(path, f"refused: {why}{more}")
+    return dict(review.flagged)
 
 
 INLINE_LIMIT = 1_000_000

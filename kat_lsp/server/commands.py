@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 
-from kat_lsp.server.candidates import Located, candidate_ref, current_edits, locate
+from kat_lsp.server.candidates import Located, Refused, candidate_ref, current_edits, locate
 from kat_lsp.server.edits import PatchConflict
+from kat_lsp.server.ondisk import apply_on_disk
+from kat_lsp.server.params import RunRef, invalid, parse
 from kat_lsp.server.runs import cancel_run
-from kat_lsp.server.settings import plain
 from kat_lsp.server.shapes import run_summary_json
-from kat_lsp.server.wsedit import apply_on_disk
 
 if TYPE_CHECKING:
     from kat_lsp.server.state import KatServer
@@ -31,9 +30,24 @@ def _refused(server: KatServer, message: str) -> dict[str, Any]:
     return {"applied": False, "message": message}
 
 
+async def _located_for_apply(server: KatServer, args: tuple[Any, ...]) -> Located:
+    """The candidate, when its run's folder is one the editor opened (a persisted run of
+    another project is never written to from here)."""
+    found = await locate(server, candidate_ref(args))
+    if not server.inside_folders(found.root.resolve()):
+        raise invalid(
+            f"run {found.run_id} belongs to {found.root}, outside the workspace folders the "
+            "editor opened; open that folder to apply it"
+        )
+    return found
+
+
 async def apply_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str, Any]:
-    """Send the candidate's edit with `workspace/applyEdit`: `{"applied", "message"?}`."""
-    found = await locate(server, *candidate_ref(args))
+    """Send the candidate's edit with `workspace/applyEdit`: `{"applied", "message"?}`.
+    Files the review flags need `"confirmFlagged": true` unless the client asks the user
+    itself (change annotations); a refused candidate is never applied."""
+    ref = candidate_ref(args)
+    found = await _located_for_apply(server, args)
     name = f"candidate {found.candidate.id} of run {found.run_id}"
     workspace = server.client_capabilities.workspace
     if not (workspace and workspace.apply_edit):
@@ -43,6 +57,8 @@ async def apply_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str,
             "workspace/applyEdit; apply the diff of kat.lsp.candidateDiff by hand",
         )
     [outcome] = await current_edits(server, found.root, [found.candidate])
+    if isinstance(outcome, Refused):
+        return _refused(server, f"KAT will not apply {name}: {outcome}")
     if isinstance(outcome, PatchConflict):
         return _refused(
             server,
@@ -53,13 +69,20 @@ async def apply_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str,
     changes, built = outcome
     if not changes:
         return _refused(server, f"KAT: nothing to apply, the changes of {name} are already there")
+    if built.needs_confirmation and not ref.confirm_flagged:
+        files = "; ".join(f"{path} ({why})" for path, why in built.flagged.items())
+        return _refused(
+            server,
+            f"KAT did not apply {name}: it changes files that need your confirmation: {files}. "
+            'Review them (kat.lsp.candidateDiff), then apply with "confirmFlagged": true.',
+        )
     answer = await server.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(edit=built.edit, label=f"KAT: apply {found.candidate.id}")
     )
     if not answer.applied:
         reason = answer.failure_reason or "the editor did not apply the edit"
         return {"applied": False, "message": f"KAT: {name} was not applied: {reason}"}
-    result: dict[str, Any] = {"applied": True}
+    result: dict[str, Any] = {"applied": True, "files": [c.path for c in changes]}
     if built.on_disk:
         notes = await asyncio.to_thread(apply_on_disk, found.root, built.on_disk)
         if notes:
@@ -69,33 +92,40 @@ async def apply_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str,
 
 
 async def apply_file_operations(server: KatServer, args: tuple[Any, ...]) -> dict[str, Any]:
-    """Create/delete on disk the files of a candidate the client could not (after its edit)."""
-    found: Located = await locate(server, *candidate_ref(args))
+    """Create/delete on disk the files of a candidate the client could not (after its edit).
+    Flagged files only with `"confirmFlagged": true`; every path stays under the folder."""
+    ref = candidate_ref(args)
+    found = await _located_for_apply(server, args)
     [outcome] = await current_edits(server, found.root, [found.candidate], resources_only=True)
     if isinstance(outcome, PatchConflict):
         return _refused(server, f"KAT did not create or delete files: {outcome}")
-    notes = await asyncio.to_thread(apply_on_disk, found.root, outcome[0])
+    changes, built = outcome
+    todo = [c for c in changes if ref.confirm_flagged or c.path not in built.flagged]
+    notes = [
+        f"{c.path} needs your confirmation ({built.flagged[c.path]}); not written"
+        for c in changes
+        if c not in todo
+    ]
+    notes += await asyncio.to_thread(apply_on_disk, found.root, todo)
     return {"applied": True, **({"message": "; ".join(notes)} if notes else {})}
 
 
 async def candidate_diff(server: KatServer, args: tuple[Any, ...]) -> str:
-    found = await locate(server, *candidate_ref(args))
+    found = await locate(server, candidate_ref(args))
     return found.candidate.patch
 
 
 def cancel(server: KatServer, args: tuple[Any, ...]) -> dict[str, bool]:
-    data = plain(args[0]) if len(args) == 1 else None
-    if not isinstance(data, dict) or not isinstance(data.get("runId"), str):
-        raise JsonRpcInvalidParams('pass one object: {"runId": "..."}')
-    return {"cancelled": cancel_run(server, data["runId"])}
+    ref = parse(RunRef, list(args), '{"runId": "..."}')
+    return {"cancelled": cancel_run(server, ref.run_id)}
 
 
 async def list_runs(server: KatServer) -> list[dict[str, Any]]:
     """This session's runs and the persisted ones (earlier sessions), newest first."""
-    from kat_lsp.pipeline.store import candidate_from_record, list_runs
+    from kat_lsp.server.records import list_records
 
-    records = await asyncio.to_thread(list_runs)
-    created = {r.get("run_id"): float(r.get("created") or 0) for r in records}
+    records = await asyncio.to_thread(list_records)
+    created = {r["run_id"]: float(r["created"]) for r in records}
     out: dict[str, tuple[float, dict[str, Any]]] = {}
     for h in server.runs.values():  # the pipeline's own start time once it is recorded
         when = created.get(h.run_id) or h.created
@@ -115,7 +145,7 @@ async def list_runs(server: KatServer) -> list[dict[str, Any]]:
                 status if status in KNOWN_STATUSES else "failed",  # e.g. interrupted by a restart
                 Path(str(r.get("root", ""))),
                 created[r["run_id"]],
-                [candidate_from_record(c) for c in r.get("candidates", [])],
+                r["candidates"],
             ),
         )
     return [summary for _, summary in sorted(out.values(), key=lambda x: x[0], reverse=True)]

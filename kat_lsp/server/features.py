@@ -11,7 +11,7 @@ from typing import Any
 from lsprotocol import types
 
 from kat_lsp.server import actions, commands, runs
-from kat_lsp.server.settings import check_overrides, overrides_from
+from kat_lsp.server.settings import check_overrides, overrides_from, plain
 from kat_lsp.server.state import KatServer
 
 COMMANDS = (
@@ -24,8 +24,24 @@ COMMANDS = (
 )
 
 
+def take_trust(server: KatServer, raw: Any) -> Any:
+    """Settings without the keys that are no setting: `token` (checked by the transport)
+    and `trustedWorkspace` (the client's word on workspace trust, kept on the server)."""
+    data = plain(raw)
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for holder in (data, data.get("kat")):
+        if isinstance(holder, dict):
+            holder.pop("token", None)
+            if "trustedWorkspace" in holder:
+                trust = holder.pop("trustedWorkspace")
+                server.trusted = trust if isinstance(trust, bool) else None
+    return data
+
+
 def apply_settings(server: KatServer, raw: Any, source: str) -> None:
-    overrides, ignored = overrides_from(raw)
+    overrides, ignored = overrides_from(take_trust(server, raw))
     if ignored:
         server.show(
             types.MessageType.Warning,
@@ -46,6 +62,17 @@ def create_server(update_interval: float = 0.2) -> KatServer:
     def initialize(ls: KatServer, params: types.InitializeParams) -> None:
         if params.initialization_options is not None:
             apply_settings(ls, params.initialization_options, "initializationOptions")
+        trust = {True: "trusted", False: "not trusted", None: "per the trusted-folders list"}
+        ls.log_client(types.MessageType.Log, f"KAT workspace trust: {trust[ls.trusted]}")
+
+    @server.feature("kat/didChangeWorkspaceTrust")
+    def did_change_trust(ls: KatServer, params: Any) -> None:
+        data = plain(params)
+        trusted = data.get("trusted") if isinstance(data, dict) else None
+        if isinstance(trusted, bool):
+            ls.trusted = trusted
+            ls.warned_ignored.clear()
+            ls.log_client(types.MessageType.Info, f"KAT workspace trusted: {trusted}")
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: KatServer, params: types.InitializedParams) -> None:

@@ -12,19 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException
 
 from kat_lsp.config import KatConfig, load_config
 from kat_lsp.exceptions import ConfigError
 from kat_lsp.pipeline.api import RunResult
+from kat_lsp.server.params import FixArgs, parse
 from kat_lsp.server.progress import RunHandle, Updates, final_event, first_line, start_progress
 from kat_lsp.server.runproc import RunFailed, RunProcess
-from kat_lsp.server.settings import plain
 from kat_lsp.server.shapes import candidate_json
 
 if TYPE_CHECKING:
@@ -39,47 +39,40 @@ class RequestFailed(JsonRpcException):
     CODE = -32803
 
 
-@dataclass
-class FixParams:
-    issue: str
-    root: str | None = None
-    samples: int | None = None
-    rounds: int | None = None
-    token: int | str | None = None
-
-    @classmethod
-    def parse(cls, raw: Any) -> FixParams:
-        data = plain(raw)
-        if isinstance(data, list) and len(data) == 1:  # executeCommand arguments
-            data = data[0]
-        if not isinstance(data, dict):
-            raise JsonRpcInvalidParams(
-                'kat/fixIssue takes one object: {"issue": "...", "root"?: ...}'
-            )
-        issue = data.get("issue")
-        if not isinstance(issue, str) or not issue.strip():
-            raise JsonRpcInvalidParams('"issue" is missing or empty: describe the problem to fix')
-        for key in ("samples", "rounds"):
-            value = data.get(key)
-            if value is not None and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 1
-            ):
-                raise JsonRpcInvalidParams(f'"{key}" must be a whole number >= 1, not {value!r}')
-        root = data.get("root")
-        if root is not None and not isinstance(root, str):
-            raise JsonRpcInvalidParams('"root" must be a folder path or a file:// uri')
-        return cls(issue, root, data.get("samples"), data.get("rounds"), data.get("workDoneToken"))
+FIX_USAGE = '{"issue": "...", "root"?: "/abs/path", "samples"?: n, "rounds"?: n}'
 
 
-def make_config(settings: dict[str, Any], root: Path, params: FixParams) -> KatConfig:
-    """The run's configuration; ConfigError says what to set. Blocking (files, bwrap probe)."""
+def make_config(
+    settings: dict[str, Any], root: Path, params: FixArgs, trusted: bool | None
+) -> KatConfig:
+    """The run's configuration; ConfigError says what to set. Blocking (files, bwrap probe).
+    `settings` come from the (authenticated) client; `trusted` decides whether the
+    workspace's own files may weaken safety or redirect credentials."""
     asked = {"samples": params.samples, "rounds": params.rounds}
-    config = load_config(root, {**settings, **{k: v for k, v in asked.items() if v is not None}})
+    overrides = {**settings, **{k: v for k, v in asked.items() if v is not None}}
+    config = load_config(root, overrides, None, trusted=trusted)
     config.require_endpoint()
     from kat_lsp.sandbox import check_sandbox
 
     check_sandbox(config)
     return config
+
+
+def warn_untrusted(server: KatServer, root: Path, config: KatConfig) -> None:
+    """Say (once per set of names) which workspace settings were ignored and why."""
+    from kat_lsp.config import untrusted_message
+    from kat_lsp.userconfig import user_config_file
+
+    ignored = tuple(config.untrusted_ignored)
+    if not ignored or ignored in server.warned_ignored:
+        return
+    server.warned_ignored.add(ignored)
+    how = (
+        "in VS Code run 'Workspaces: Manage Workspace Trust'; in other editors set "
+        f"initializationOptions.trustedWorkspace = true or add the folder to trusted_folders "
+        f"in {user_config_file(os.environ)} (docs/reference/lsp.md#workspace-trust)"
+    )
+    server.show(types.MessageType.Warning, f"KAT: {untrusted_message(config, root, how)}")
 
 
 CANCEL_GRACE = 60.0
@@ -135,18 +128,21 @@ async def _drive(
 
 async def fix_issue(server: KatServer, raw: Any) -> dict[str, Any]:
     """Start a run and wait for its end: `{"runId", "status", "candidates": [...]}`."""
-    params = FixParams.parse(raw)
+    params = parse(FixArgs, raw, FIX_USAGE)
     root = server.resolve_root(params.root)
     try:
-        config = await asyncio.to_thread(make_config, dict(server.settings), root, params)
+        config = await asyncio.to_thread(
+            make_config, dict(server.settings), root, params, server.trusted
+        )
     except ConfigError as exc:
         message = f"KAT cannot start a run: {exc}"
         server.show(types.MessageType.Error, message)
         raise RequestFailed(message) from exc
+    warn_untrusted(server, root, config)
     overrides = await server.unsaved_overrides(root)
     handle = RunHandle(await asyncio.to_thread(_new_run_id), params.issue.strip(), root)
     server.runs[handle.run_id] = handle
-    await start_progress(server, handle, params.token)
+    await start_progress(server, handle, params.work_done_token)
     server.log_client(
         types.MessageType.Info,
         f"KAT run {handle.run_id} started in {root} ({config.samples} samples, "

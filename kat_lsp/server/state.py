@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from kat_lsp import __version__
+from kat_lsp.server.params import invalid
 from kat_lsp.server.progress import RunHandle
 from kat_lsp.server.wsedit import EditSupport
 
@@ -34,22 +36,42 @@ class OpenDocument:
     text: str
 
 
+TEXT_LIMIT = 32 * 1024 * 1024
+"""Largest file an edit is computed against (bigger ones count as unreadable)."""
+
+
 def read_disk_text(path: Path) -> str | None:
-    """A file's text exactly as stored (no newline translation), None when absent/unreadable."""
+    """A regular file's text exactly as stored (no newline translation); None when absent,
+    unreadable, not a regular file (a FIFO must not block us) or above TEXT_LIMIT."""
     try:
-        return path.read_bytes().decode("utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > TEXT_LIMIT:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(TEXT_LIMIT + 1)
+        return data.decode("utf-8") if len(data) <= TEXT_LIMIT else None
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(fd)
 
 
 def path_of(value: str) -> Path:
-    """A filesystem path from a path or a `file://` uri."""
+    """An absolute filesystem path from an absolute path or a `file://` uri."""
     if "://" in value or value.startswith("file:"):
-        fs = to_fs_path(value)
-        if fs is None:
-            raise JsonRpcInvalidParams(f"root {value!r}: only file:// uris are supported")
-        return Path(fs)
-    return Path(value).expanduser()
+        fs = to_fs_path(value) if value.startswith("file://") else None
+        if not fs:
+            raise invalid(f"root {value[:80]!r}: only well-formed file:// uris are supported")
+        path = Path(fs)
+    else:
+        path = Path(value)
+    if not path.is_absolute():
+        raise invalid(f"root {value[:80]!r}: pass an absolute path or a file:// uri")
+    return path
 
 
 class KatServer(LanguageServer):
@@ -62,6 +84,10 @@ class KatServer(LanguageServer):
         self.runs: dict[str, RunHandle] = {}
         self.update_interval = update_interval
         """Seconds between two `kat/runUpdate` notifications of a run (phase changes go at once)."""
+        self.trusted: bool | None = None
+        """Whether the client trusts the workspace (VS Code's workspace trust, or the user's
+        `trustedWorkspace` option); None: the user's trusted-folders list decides."""
+        self.warned_ignored: set[tuple[str, ...]] = set()
 
     # ----- the client ---------------------------------------------------------------
     @property
@@ -95,20 +121,24 @@ class KatServer(LanguageServer):
         return [Path(p) for p in paths]
 
     def resolve_root(self, value: str | None) -> Path:
-        """`root` of a request, else the workspace folder (the first of several)."""
-        if value:
-            root = path_of(value)
-        else:
-            folders = self.folders()
-            if not folders:
-                raise JsonRpcInvalidParams(
-                    "no workspace folder is open: open a folder in the editor or pass "
-                    '"root" (a path or file:// uri) with the request'
-                )
-            root = folders[0]
+        """`root` of a request (inside a workspace folder), else the workspace folder."""
+        folders = self.folders()
+        if not folders:
+            raise invalid(
+                "no workspace folder is open: open a folder in the editor (runs only start "
+                "inside the folders the editor opened)"
+            )
+        root = path_of(value) if value else folders[0]
         if not root.is_dir():
-            raise JsonRpcInvalidParams(f"root {root}: no such folder; pass the project's folder")
-        return root.resolve()
+            raise invalid(f"root {root}: no such folder; pass the project's folder")
+        root = root.resolve()
+        if not self.inside_folders(root):
+            raise invalid(f"root {root} is outside the workspace folders the editor opened")
+        return root
+
+    def inside_folders(self, path: Path) -> bool:
+        """Whether `path` (resolved) lies in one of the workspace folders."""
+        return any(path.is_relative_to(f.resolve()) for f in self.folders())
 
     def root_for(self, path: Path) -> Path | None:
         """The workspace folder holding `path` (the deepest), if any."""

@@ -1,5 +1,13 @@
-"""Running git for the workspace: one sync runner with a scrubbed environment, and the
+"""Running git for the workspace: one sync runner with a hardened environment, and the
 few repository-layout helpers that let us build private git dirs by hand.
+
+Hardened means no git the host runs can be made to execute anything: no system or
+global config (GIT_CONFIG_NOSYSTEM, GIT_CONFIG_GLOBAL=/dev/null), no system attributes,
+and SAFE_CONFIG passed as command-line config (GIT_CONFIG_COUNT/KEY/VALUE), which wins
+over every config file: no fsmonitor, hooks from an empty path, no protocols, no
+submodule recursion. Callers also always name a git dir the sandbox cannot write, so
+no config file, hook, attribute file, alternates or worktree setting a sandboxed
+process wrote is ever read (docs/architecture/workspace.md).
 
 Private repositories (snapshots, checkouts) are laid out in Python rather than with
 `git init`: it saves a process per checkout and lets us write alternates, config and
@@ -27,6 +35,30 @@ _LOCAL_ENV_VARS = (
     "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_LITERAL_PATHSPECS",
 )  # fmt: skip
 
+# Variables of the host's environment that make git run a program.
+_EXEC_ENV_VARS = (
+    "GIT_EXTERNAL_DIFF", "GIT_PAGER", "PAGER", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR",
+    "GIT_SSH", "GIT_SSH_COMMAND", "GIT_PROXY_COMMAND", "GIT_ASKPASS", "SSH_ASKPASS",
+    "GIT_EXEC_PATH", "GIT_TEMPLATE_DIR",
+)  # fmt: skip
+
+SAFE_CONFIG = (
+    ("core.fsmonitor", "false"),
+    ("core.hooksPath", "/dev/null"),  # no hook can exist below a non-directory
+    ("core.pager", "cat"),
+    ("core.sshCommand", "false"),
+    ("core.askPass", "false"),
+    ("protocol.allow", "never"),
+    ("submodule.recurse", "false"),
+    ("gc.auto", "0"),
+    ("maintenance.auto", "false"),
+    ("commit.gpgSign", "false"),
+)
+"""Settings every host git runs with, above any config file a repository may hold."""
+
+GIT_TIMEOUT = 600.0
+"""Seconds any host git may take (snapshots of large trees included)."""
+
 AGENT_NAME = "kat-lsp"
 AGENT_EMAIL = "kat-lsp@localhost"
 
@@ -45,9 +77,22 @@ class GitError(WorkspaceError):
         super().__init__(f"`git {' '.join(args)}` failed (exit {returncode}): {self.stderr}")
 
 
-def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment without repository-locating variables, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if k not in _LOCAL_ENV_VARS}
+def git_env(extra: Mapping[str, str] | None = None, *, user_config: bool = False) -> dict[str, str]:
+    """The process environment without repository-locating or program-naming variables,
+    hardened (SAFE_CONFIG), plus `extra`. `user_config` keeps the user's system and
+    global config files readable (only for read-only commands on the user's own
+    repository: where it is, which settings to copy)."""
+    dropped = (*_LOCAL_ENV_VARS, *_EXEC_ENV_VARS)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in dropped and not k.startswith(("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"))
+    }
+    if not user_config:
+        env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null", GIT_ATTR_NOSYSTEM="1")
+    env["GIT_CONFIG_COUNT"] = str(len(SAFE_CONFIG))
+    for i, (key, value) in enumerate(SAFE_CONFIG):
+        env[f"GIT_CONFIG_KEY_{i}"], env[f"GIT_CONFIG_VALUE_{i}"] = key, value
     env.update(
         GIT_OPTIONAL_LOCKS="0",  # never refresh an index we only read
         GIT_TERMINAL_PROMPT="0",
@@ -68,12 +113,26 @@ def run_git(
     env: Mapping[str, str] | None = None,
     input: bytes | None = None,
     check: bool = True,
+    user_config: bool = False,
+    timeout: float = GIT_TIMEOUT,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run `git args...`; raise GitError on a non-zero exit when `check`."""
+    """Run `git args...` (hardened, see git_env); raise GitError on a non-zero exit when
+    `check`, and always when it runs longer than `timeout` seconds (a tree can hold a
+    FIFO where git expects a file: a nested repository's HEAD). Callers name the git dir
+    (GIT_DIR) unless `user_config` (the user's repo)."""
     argv = [os.fspath(a) for a in args]
-    proc = subprocess.run(
-        ["git", *argv], cwd=cwd, env=git_env(env), input=input, capture_output=True
-    )
+    try:
+        proc = subprocess.run(
+            ["git", *argv],
+            cwd=cwd,
+            env=git_env(env, user_config=user_config),
+            input=input,
+            capture_output=True,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(argv, -1, f"timed out after {timeout:g} s") from None
     if check and proc.returncode != 0:
         raise GitError(argv, proc.returncode, proc.stderr.decode(errors="replace"))
     return proc

@@ -4,8 +4,10 @@
 mode changes, binary patches. It runs with GIT_DIR pointed at an empty throwaway git
 dir, so a target that is a git repository has neither its index nor its config read
 or written (only its files change), and folders that are not repositories work the
-same way. Used by `kat-lsp fix --apply` on the user's tree, and by the pipeline to lay
-test files on top of a candidate checkout.
+same way. Git runs hardened (git.py): no system or global config, so no filter driver
+a target's `.gitattributes` names runs while git reads the files to patch. Used by
+`kat-lsp fix --apply` on the user's tree, and by the pipeline to lay test files on top
+of a candidate checkout.
 """
 
 from __future__ import annotations

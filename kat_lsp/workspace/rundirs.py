@@ -9,15 +9,13 @@ owner file and is older than `max_age` (a crash between mkdir and writing the fi
 
 from __future__ import annotations
 
+import errno
 import os
 import re
-import shutil
 import stat
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from kat_lsp.paths import cache_dir
 
@@ -81,21 +79,122 @@ def owner_alive(path: Path) -> bool | None:
     return process_alive(pid, started.strip() or None)
 
 
-def _force(func: Callable[..., Any], path: str, _exc: Any) -> None:
-    """rmtree error hook: a sample may have left read-only dirs; make them writable."""
-    parent = os.path.dirname(path)
-    os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
-    if os.path.isdir(path) and not os.path.islink(path):
-        os.chmod(path, stat.S_IRWXU)
-    func(path)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dir(name: str, dir_fd: int | None = None) -> int:
+    """Open folder `name` (never through a symlink) for listing, first making it rwx for
+    us through that very inode (a sample may leave read-only or chmod 000 folders)."""
+    flags = os.O_PATH | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC
+    handle = os.open(name, flags, dir_fd=dir_fd)
+    try:
+        link = f"/proc/self/fd/{handle}"
+        mode = os.stat(handle).st_mode
+        if mode & stat.S_IRWXU != stat.S_IRWXU:
+            os.chmod(link, stat.S_IMODE(mode) | stat.S_IRWXU)
+        return os.open(link, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(handle)
+
+
+def _remove_dir(parent_fd: int, name: str) -> None:
+    """Delete folder `name` of `parent_fd` and all below it, without recursion (a sample
+    can nest thousands of folders) and holding two fds at most: descend into the first
+    subfolder left, climb back through `..` once a folder is empty."""
+    fd, names = _open_dir(name, parent_fd), [name]
+    while True:
+        sub = None
+        with os.scandir(fd) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    sub = entry.name
+                    break
+                os.unlink(entry.name, dir_fd=fd)
+        if sub is not None:
+            child = _open_dir(sub, fd)
+            os.close(fd)
+            fd = child
+            names.append(sub)
+            continue
+        if len(names) == 1:
+            os.close(fd)
+            os.rmdir(name, dir_fd=parent_fd)
+            return
+        parent = os.open("..", _DIR_FLAGS, dir_fd=fd)
+        os.close(fd)
+        os.rmdir(names.pop(), dir_fd=parent)
+        fd = parent
+
+
+def _open_below(top: int, rel: str) -> int | None:
+    """The folder `rel` below fd `top`, walked component by component (no symlinks);
+    None when it is not a folder any more."""
+    fd = os.dup(top)
+    try:
+        for part in rel.split("/") if rel else ():
+            child = _open_dir(part, fd)
+            os.close(fd)
+            fd = child
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return None
+        raise
+    return fd
+
+
+def remove_untracked(top: Path, keep: set[str]) -> None:
+    """Delete every entry below `top` that is not a path of `keep` (relative, '/'-joined)
+    or a folder leading to one: ignored files, nested repositories, `.git` included.
+    Never follows a symlink; a symlink or file where `keep` needs a folder is removed.
+    Raises OSError when something cannot be removed."""
+    dirs = {p.rsplit("/", i)[0] for p in keep for i in range(1, p.count("/") + 1)}
+    root = _open_dir(os.fspath(top))
+    try:
+        for rel in sorted(dirs | {""}):  # a folder comes before what it holds
+            fd = _open_below(root, rel)
+            if fd is None:
+                continue
+            prefix = rel + "/" if rel else ""
+            try:
+                with os.scandir(fd) as scan:
+                    entries = list(scan)
+                for entry in entries:
+                    path = prefix + entry.name
+                    if entry.is_dir(follow_symlinks=False):
+                        if path not in dirs:
+                            _remove_dir(fd, entry.name)
+                            if path in keep:  # a submodule: its folder stays, empty
+                                os.mkdir(entry.name, dir_fd=fd)
+                    elif path not in keep:
+                        os.unlink(entry.name, dir_fd=fd)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root)
+
+
+def _inside_cache(path: Path) -> bool:
+    base = os.path.realpath(cache_dir())
+    parent = os.path.realpath(path.parent)
+    return parent == base or parent.startswith(base + os.sep)
 
 
 def remove_tree(path: Path) -> None:
-    """Delete a folder tree, even one a sample made read-only; a missing path is fine."""
-    if path.is_symlink() or path.is_file():
+    """Delete a folder tree below the cache dir, even one a sample made read-only,
+    chmod 000 or thousands of folders deep; a missing path is fine. Symlinks inside are
+    removed, never followed; a path outside the cache dir is refused."""
+    path = Path(path)
+    if not _inside_cache(path):
+        raise ValueError(f"refusing to remove {path}: it is not inside {cache_dir()}")
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
         path.unlink()
     elif path.exists():
-        shutil.rmtree(path, onerror=_force)
+        parent = os.open(path.parent, _DIR_FLAGS)
+        try:
+            _remove_dir(parent, path.name)
+        finally:
+            os.close(parent)
 
 
 def remove_run_checkouts(run_id: str) -> None:

@@ -1,5 +1,5 @@
-"""The base of a run (DESIGN.md §1 step 1): the workspace as the user sees it, frozen as
-one commit in a private repository under `cache_dir()/snapshots/<run_id>/`.
+"""The base of a run (docs/architecture/workspace.md): the workspace as the user sees
+it, frozen as one commit in a private repository under `cache_dir()/snapshots/<run_id>/`.
 
 Git workspaces: the private bare repository starts from a copy of the user's index
 (for its stat cache, so only changed files are hashed); `git add -A` runs with the
@@ -8,7 +8,11 @@ into the private index, `write-tree` makes the tree; only then does the reposito
 borrow the user's objects through `objects/info/alternates` (git touches the mtime of
 a borrowed object it is asked to write), and `commit-tree` makes the snapshot commit
 (parent: the user's HEAD). The user's `.git` is only ever read (userrepo.py): no
-stash, no checkout, no lock, no index refresh, no `worktrees/` entry.
+stash, no checkout, no lock, no index refresh, no `worktrees/` entry. Git runs
+hardened (git.py) with the private repository as git dir: neither the user's global
+config nor the repository's runs anything (fsmonitor, hooks, filter drivers); the core
+settings that change what is recorded are copied into the private config, so a file
+under a `filter=` attribute is recorded unfiltered.
 
 Folders that are not git repositories: the same without alternates and without a
 parent, everything not ignored by `.gitignore` files or DEFAULT_EXCLUDES.

@@ -2,7 +2,11 @@
 settings a snapshot must share with it.
 
 Only read-only git commands run here (`rev-parse`, `config --list`), with
-`GIT_OPTIONAL_LOCKS=0` (see git.py); everything that writes names a private git dir.
+`GIT_OPTIONAL_LOCKS=0` and the hardened settings of git.py (no fsmonitor, no hooks),
+but with the user's own system and global config readable: it is the user's, and it
+says where their ignore and attribute files are. Everything that writes names a private
+git dir and runs without the user's global config: the settings that change what is
+recorded (COPIED_CORE) are copied into that private config instead.
 """
 
 from __future__ import annotations
@@ -37,14 +41,16 @@ def locate(root: Path) -> UserRepo | None:
         "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir",
         "--show-prefix", "--show-object-format",
     ]  # fmt: skip
-    proc = run_git(args, cwd=root, check=False)
+    proc = run_git(args, cwd=root, check=False, user_config=True)
     if proc.returncode != 0:
         stderr = proc.stderr.decode(errors="replace").strip()
         if "not a git repository" in stderr:
             return None
         raise WorkspaceError(f"cannot read the git repository of {root}: {stderr}")
     top, git_dir, common, prefix, fmt = proc.stdout.decode(errors="surrogateescape").split("\n")[:5]
-    head = run_git(["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=root, check=False)
+    head = run_git(
+        ["rev-parse", "-q", "--verify", "HEAD^{commit}"], cwd=root, check=False, user_config=True
+    )
     return UserRepo(
         toplevel=Path(top).resolve(),
         git_dir=Path(git_dir),
@@ -57,7 +63,7 @@ def locate(root: Path) -> UserRepo | None:
 
 def user_core_config(root: Path) -> dict[str, str]:
     """The user's settings (all scopes) that change what `git add` records."""
-    out = run_git(["config", "-z", "--list"], cwd=root, check=False).stdout
+    out = run_git(["config", "-z", "--list"], cwd=root, check=False, user_config=True).stdout
     core: dict[str, str] = {}
     for record in out.decode(errors="surrogateescape").split("\0"):
         key, _, value = record.partition("\n")

@@ -174,9 +174,13 @@ async def connect(
     *,
     profile: str = "visual-studio-code",
     options: dict[str, Any] | None = None,
+    args: tuple[str, ...] = (),
 ) -> AsyncIterator[Editor]:
-    """The real server over stdio, initialized with a client profile and a workspace folder."""
-    client = await ClientServerConfig(server_command=SERVER_COMMAND, server_env=env).start()
+    """The real server over stdio, initialized with a client profile and a workspace folder;
+    `args`: more `kat-lsp serve` arguments (e.g. `--log-file`)."""
+    client = await ClientServerConfig(
+        server_command=[*SERVER_COMMAND, *args], server_env=env
+    ).start()
     editor = Editor(client)
     uri = str(from_fs_path(str(root)))
     await client.initialize_session(

@@ -79,7 +79,7 @@ async def test_neovim_profile_gets_a_plain_changes_map_and_apply_candidate_works
             "kat.lsp.applyCandidate",
             {"runId": result["runId"], "candidateId": second["id"]},
         )
-        assert answer == {"applied": True}
+        assert answer == {"applied": True, "files": ["stats.py"]}
         assert editor.applied and editor.applied[0].changes
     assert median_of_even(repo) == "2.5"
     assert "if len(ordered) % 2:" in stats.read_text()

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from lsprotocol import types
 
 from kat_lsp.server.edits import PatchConflict, compute_changes, split_lines
-from kat_lsp.server.wsedit import EditSupport, apply_on_disk, build_workspace_edit, text_edits
+from kat_lsp.server.ondisk import apply_on_disk
+from kat_lsp.server.wsedit import EditSupport, build_workspace_edit, text_edits
 from tests.lsp.editor import apply_text_edits
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -145,14 +146,20 @@ async def test_settings_from_the_client_reach_the_run(
 
 
 async def test_tcp_mode_speaks_lsp(tmp_path: Path, server_env: dict[str, str]) -> None:
+    """With the token of its token file (tests/security/test_lsp.py: without it)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    token_file = tmp_path / "token"
+    token_file.write_text("a-token-of-at-least-16-chars\n")
+    token_file.chmod(0o600)
     proc = await asyncio.create_subprocess_exec(
         *SERVER_COMMAND,
         "--tcp",
         "--port",
         str(port),
+        "--token-file",
+        str(token_file),
         env=server_env,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -169,14 +176,20 @@ async def test_tcp_mode_speaks_lsp(tmp_path: Path, server_env: dict[str, str]) -
                     "jsonrpc": "2.0",
                     "id": 1,
                     "method": "initialize",
-                    "params": {"capabilities": {}, "processId": None},
+                    "params": {
+                        "capabilities": {},
+                        "processId": None,
+                        "initializationOptions": {"token": "a-token-of-at-least-16-chars"},
+                    },
                 }
             ).encode()
             writer.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
             await writer.drain()
-            header = await reader.readuntil(b"\r\n\r\n")
-            length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-            answer = json.loads(await reader.readexactly(length))
+            answer: dict[str, Any] = {}
+            while "id" not in answer:  # window/logMessage may come first
+                header = await reader.readuntil(b"\r\n\r\n")
+                length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+                answer = json.loads(await reader.readexactly(length))
             writer.close()
     finally:
         proc.terminate()

@@ -128,7 +128,7 @@ async def test_runs_are_listed_and_served_after_a_restart(
     assert run["candidates"] == result["candidates"]
     assert run["created"].endswith("Z") and run["created"][:2] == "20"
     assert diff.startswith("diff --git a/stats.py b/stats.py") and "% 2 == 0" in diff
-    assert applied == {"applied": True}
+    assert applied == {"applied": True, "files": ["stats.py"]}
     assert "% 2 == 0" in (repo / "stats.py").read_text()
 
 
@@ -161,7 +161,14 @@ async def test_bad_requests_get_messages_that_say_what_to_pass(
                 await editor.client.protocol.send_request_async(method, params)
             failures.append(str(failure.value))
         with pytest.raises(Exception) as unknown:
+            await command(
+                editor,
+                "kat.lsp.candidateDiff",
+                {"runId": "20200101-000000-abcdef", "candidateId": "c0"},
+            )
+        with pytest.raises(Exception) as malformed:
             await command(editor, "kat.lsp.candidateDiff", {"runId": "nope", "candidateId": "c0"})
+    assert '"runId" is not a run id' in str(malformed.value)
     assert '"issue" is missing or empty' in failures[0]
     assert '"samples" must be a whole number >= 1' in failures[1]
     assert "no such folder" in failures[2]

@@ -191,7 +191,9 @@ def hostile_fix(
         "phases": {
             "generate": phase(generate if generate is not None else fix_turns()),
             "testgen": phase(testgen or []),
-            "judge": {"default": [{"tool": "score", "args": {"score": judge_score, "reason": "ok"}}]},
+            "judge": {
+                "default": [{"tool": "score", "args": {"score": judge_score, "reason": "ok"}}]
+            },
             "reflect": [{"content": "no notes"}],
         }
     }

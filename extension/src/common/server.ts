@@ -31,6 +31,7 @@ import {
   serverSettings,
   type ServerCommand,
 } from "./settings";
+import { forwardTrustGrants, withTrust } from "./trust";
 import { firstWorkspaceFolder } from "./vscodeapi";
 
 export type ServerState = "stopped" | "starting" | "running" | "error";
@@ -63,6 +64,7 @@ export class KatServer implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private starting: Promise<LanguageClient | undefined> | undefined;
   private restartTimer: NodeJS.Timeout | undefined;
+  private trustGrants: { dispose(): void } | undefined;
   private lastError = "";
   private readonly stateEmitter = new vscode.EventEmitter<ServerStateEvent>();
   private readonly runUpdateEmitter = new vscode.EventEmitter<RunUpdate>();
@@ -134,6 +136,7 @@ export class KatServer implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.trustGrants?.dispose();
     clearTimeout(this.restartTimer);
     void this.stop();
     this.stateEmitter.dispose();
@@ -181,7 +184,7 @@ export class KatServer implements vscode.Disposable {
       outputChannel: this.output,
       errorHandler: policy,
       initializationFailedHandler: () => false,
-      initializationOptions: serverSettings(settings, apiKey),
+      initializationOptions: withTrust(serverSettings(settings, apiKey), vscode.workspace),
       middleware: {
         executeCommand: (name, args, next) =>
           name === ServerCommands.fixIssue ? this.hooks.onFixIssueCommand(args) : next(name, args),
@@ -197,6 +200,10 @@ export class KatServer implements vscode.Disposable {
       return undefined;
     }
     policy.started = true;
+    this.trustGrants?.dispose();
+    this.trustGrants = forwardTrustGrants(vscode.workspace, (method, params) =>
+      client.isRunning() ? client.sendNotification(method, params) : undefined,
+    );
     client.onNotification(ShowMessageNotification.type, ({ type, message }) => {
       this.messages.record(message);
       const show =

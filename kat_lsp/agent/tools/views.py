@@ -5,9 +5,8 @@ Both are clipped to a character budget with a note that says how to see the rest
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from kat_lsp.agent.tools.textfile import TextFile, numbered
+from kat_lsp.workspace.confined import Entry
 
 BINARY_SNIFF = 8192
 
@@ -63,22 +62,10 @@ def view_file(shown: str, raw: bytes, view_range: list[int] | None, cap: int) ->
     return f"{header}\n{body}{note}"
 
 
-def _visible(folder: Path) -> list[Path]:
-    return sorted(child for child in folder.iterdir() if not child.name.startswith("."))
-
-
-def view_dir(root: Path, folder: Path, shown: str, cap: int) -> str:
-    """Files and folders under `folder`, two levels deep, hidden ones excluded, sorted."""
-    rows: list[str] = []
-
-    def row(path: Path) -> str:
-        rel = path.relative_to(root).as_posix()
-        return rel + "/" if path.is_dir() else rel
-
-    for child in _visible(folder):
-        rows.append(row(child))
-        if child.is_dir() and not child.is_symlink():
-            rows.extend(row(grandchild) for grandchild in _visible(child))
+def view_dir(entries: list[Entry], complete: bool, shown: str, cap: int) -> str:
+    """Listing rows: folders end in `/`, symbolic links in `@` (listed, never followed)."""
+    suffix = {"folder": "/", "link": "@"}
+    rows = [entry.rel + suffix.get(entry.kind, "") for entry in entries]
     header = f"Files and folders in {shown}, up to 2 levels deep (hidden items excluded):"
     if not rows:
         return f"{header}\n(empty folder)"
@@ -90,9 +77,9 @@ def view_dir(root: Path, folder: Path, shown: str, cap: int) -> str:
         kept.append(line)
         size += len(line) + 1
     clip = ""
-    if len(kept) < len(rows):
-        clip = (
-            f"\n[... {len(rows) - len(kept)} more entries not shown: view a subfolder, or use "
-            "`find`/`ls` through bash.]"
-        )
+    if len(kept) < len(rows) or not complete:
+        more = f"{len(rows) - len(kept)} more entries" if complete else "More entries"
+        clip = f"\n[... {more} not shown: view a subfolder, or use `find`/`ls` through bash.]"
+    if any(entry.kind == "link" for entry in entries):
+        clip += "\n(name@ is a symbolic link: the editor does not follow links, use the real path.)"
     return header + "\n" + "\n".join(kept) + clip
