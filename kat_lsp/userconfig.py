@@ -10,13 +10,13 @@ a sandboxed command cannot write it (everything outside its checkout is read-onl
 from __future__ import annotations
 
 import os
-import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kat_lsp.exceptions import ConfigError
+from kat_lsp.safefile import NotRegular, TooLarge, read_bounded
 
 MAX_CONFIG_BYTES = 1 << 20
 """Larger config files are refused (a repository's file could be a huge one)."""
@@ -35,17 +35,15 @@ def user_config_file(environ: Mapping[str, str] | None = None) -> Path:
 def read_toml(path: Path) -> dict[str, Any] | None:
     """A regular file's TOML (None when absent); no FIFO or device is opened to block."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, NotADirectoryError):
+        raw = read_bounded(path, MAX_CONFIG_BYTES)[0]
+    except (FileNotFoundError, NotADirectoryError, NotRegular):
         return None
+    except TooLarge:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config file"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        raw = file.read(MAX_CONFIG_BYTES + 1)
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a config file")
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -6,6 +6,22 @@ import asyncio
 from pathlib import Path
 
 
+def live(entry: Path) -> bool:
+    """A process (/proc/PID) with a running thread: a leader that exited shows as a zombie
+    while its other threads go on, so every task counts."""
+    try:
+        tasks = list((entry / "task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            if (task / "stat").read_text().rsplit(") ", 1)[1][0] not in "ZX":
+                return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
 def processes_with(marker: str) -> list[str]:
     """Command lines of live processes that mention `marker`."""
     found = []
@@ -14,10 +30,9 @@ def processes_with(marker: str) -> list[str]:
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except (OSError, IndexError):
+        except OSError:
             continue
-        if marker in cmdline and state != "Z":
+        if marker in cmdline and live(entry):
             found.append(cmdline)
     return found
 
@@ -54,7 +69,7 @@ def descendants(pid: int) -> dict[int, str]:
                 fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            if fields[0] != "Z":
+            if live(entry):
                 parents[int(entry.name)] = int(fields[1])
     found: dict[int, str] = {}
     for child, parent in parents.items():

@@ -251,3 +251,18 @@ def test_unreadable_patch_is_refused(repo) -> None:
 def test_empty_patch_touches_nothing(repo) -> None:
     review = review_patch("", repo)
     assert (review.files, review.refused, review.flagged) == ([], [], [])
+
+
+def test_writing_through_a_symlink_already_in_the_folder_is_refused(repo, tmp_path) -> None:
+    """The user's folder (not the patch) holds `docs -> outside` and a dangling
+    `new.py -> outside/new.py`: creating docs/x.py or new.py would write outside."""
+    patch = diff_of(repo, write("docs/x.py")) + diff_of(repo, write("new.py"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "docs").symlink_to(outside)
+    (repo / "new.py").symlink_to(outside / "new.py")
+    review = review_patch(patch, repo)
+    assert dict(review.refused) == {
+        "docs/x.py": "the path goes through the symlink docs in the folder",
+        "new.py": "a symlink in the folder: the new file would be written through it",
+    }

@@ -169,9 +169,13 @@ export const window = {
     window.messages.push({ level: "info", text });
     return undefined;
   },
-  async showWarningMessage(text: string): Promise<undefined> {
+  /** Buttons the user will press, in order, for warnings that offer some. */
+  answers: [] as string[],
+  async showWarningMessage(text: string, ...items: unknown[]): Promise<string | undefined> {
     window.messages.push({ level: "warning", text });
-    return undefined;
+    const buttons = items.filter((i): i is string => typeof i === "string");
+    const answer = window.answers.shift();
+    return answer !== undefined && buttons.includes(answer) ? answer : undefined;
   },
   async showErrorMessage(text: string): Promise<undefined> {
     window.messages.push({ level: "error", text });

@@ -150,7 +150,7 @@ class BwrapExecutor:
         starts a fresh one. `aclose` waits for the dropped ones to be gone."""
         if self._session is not None and session in (None, self._session):
             self._session.kill()
-            self._dropped = [s for s in self._dropped if s.alive] + [self._session]
+            self._dropped = [s for s in self._dropped if not s.settled] + [self._session]
             self._session = None
 
     def _serialiser(self) -> asyncio.Lock:

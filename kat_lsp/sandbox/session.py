@@ -137,12 +137,20 @@ def _descendants(root: int) -> set[int]:
 
 
 def _alive(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie."""
+    """True while a thread of `pid` runs: a thread-group leader that exited shows as a
+    zombie while its other threads go on, so every task is looked at."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b") ", 1)[1][:1] != b"Z"
-    except (OSError, IndexError):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return False
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat", "rb") as f:
+                if f.read().rsplit(b") ", 1)[1][:1] not in (b"Z", b"X"):
+                    return True
+        except (OSError, IndexError):
+            continue
+    return False
 
 
 def _exit_status(code: int | None) -> str:
@@ -218,6 +226,11 @@ class SandboxSession:
         }
         proc.stdin.write(json.dumps(hello).encode() + b"\n")
         return cls(proc, limits, cgroup)
+
+    @property
+    def settled(self) -> bool:
+        """bwrap has exited and no process the sandbox held is alive any more."""
+        return self.proc.returncode is not None and not any(_alive(p) for p in self._doomed)
 
     @property
     def alive(self) -> bool:

@@ -1,6 +1,7 @@
 """`workspace/executeCommand` handlers: `kat.lsp.applyCandidate`, `kat.lsp.cancel`,
-`kat.lsp.listRuns`, `kat.lsp.candidateDiff` and `kat.lsp.applyFileOperations` (the
-follow-up of a code action for clients that cannot create or delete files).
+`kat.lsp.listRuns`, `kat.lsp.candidateDiff`, `kat.lsp.reviewCandidate` and
+`kat.lsp.applyFileOperations` (the follow-up of a code action for clients that cannot
+create or delete files).
 `kat.lsp.fixIssue` is registered in `features.py` next to the `kat/fixIssue` request.
 """
 
@@ -113,6 +114,21 @@ async def apply_file_operations(server: KatServer, args: tuple[Any, ...]) -> dic
 async def candidate_diff(server: KatServer, args: tuple[Any, ...]) -> str:
     found = await locate(server, candidate_ref(args))
     return found.candidate.patch
+
+
+async def review_candidate(server: KatServer, args: tuple[Any, ...]) -> dict[str, Any]:
+    """What applying the candidate would touch, against the folder as it is now:
+    `{"files", "refused": [{"path", "reason"}], "flagged": [{"path", "reason"}]}`. Clients
+    that apply hunks themselves (the VS Code inline review) ask this first."""
+    from kat_lsp.workspace.applycheck import review_patch
+
+    found = await locate(server, candidate_ref(args))
+    review = await asyncio.to_thread(review_patch, found.candidate.patch, found.root)
+    return {
+        "files": review.files,
+        "refused": [{"path": p, "reason": r} for p, r in review.refused],
+        "flagged": [{"path": p, "reason": r} for p, r in review.flagged],
+    }
 
 
 def cancel(server: KatServer, args: tuple[Any, ...]) -> dict[str, bool]:

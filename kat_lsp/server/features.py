@@ -20,6 +20,7 @@ COMMANDS = (
     "kat.lsp.cancel",
     "kat.lsp.listRuns",
     "kat.lsp.candidateDiff",
+    "kat.lsp.reviewCandidate",
     "kat.lsp.applyFileOperations",
 )
 
@@ -119,6 +120,10 @@ def create_server(update_interval: float = 0.2) -> KatServer:
     @server.command("kat.lsp.candidateDiff")
     async def candidate_diff(ls: KatServer, *args: Any) -> str:
         return await commands.candidate_diff(ls, args)
+
+    @server.command("kat.lsp.reviewCandidate")
+    async def review_candidate(ls: KatServer, *args: Any) -> dict[str, Any]:
+        return await commands.review_candidate(ls, args)
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
 from pathlib import Path
 from typing import Any, Literal
 
 from kat_lsp.paths import runs_dir
 from kat_lsp.pipeline.api import RankedCandidate, RunResult
+from kat_lsp.safefile import NotRegular, TooLarge, read_bounded
 from kat_lsp.server.params import CANDIDATE_ID, RUN_ID
 
 log = logging.getLogger("kat_lsp.server")
@@ -32,18 +32,9 @@ STATUSES = ("running", "done", "cancelled", "failed", "interrupted")
 def _read_bounded(path: Path) -> bytes | None:
     """A regular file's bytes (not through a symlink), None when absent, odd or too big."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+        return read_bounded(path, RECORD_LIMIT, follow=False)[0]
+    except (OSError, NotRegular, TooLarge):
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > RECORD_LIMIT:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(RECORD_LIMIT + 1)
-        return data if len(data) <= RECORD_LIMIT else None
-    finally:
-        os.close(fd)
 
 
 def _str_list(value: Any) -> list[str] | None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from kat_lsp import __version__
+from kat_lsp.safefile import NotRegular, TooLarge, read_bounded
 from kat_lsp.server.params import invalid
 from kat_lsp.server.progress import RunHandle
 from kat_lsp.server.wsedit import EditSupport
@@ -44,20 +43,9 @@ def read_disk_text(path: Path) -> str | None:
     """A regular file's text exactly as stored (no newline translation); None when absent,
     unreadable, not a regular file (a FIFO must not block us) or above TEXT_LIMIT."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+        return read_bounded(path, TEXT_LIMIT)[0].decode("utf-8")
+    except (OSError, NotRegular, TooLarge, UnicodeDecodeError):
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > TEXT_LIMIT:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(TEXT_LIMIT + 1)
-        return data.decode("utf-8") if len(data) <= TEXT_LIMIT else None
-    except (OSError, UnicodeDecodeError):
-        return None
-    finally:
-        os.close(fd)
 
 
 def path_of(value: str) -> Path:

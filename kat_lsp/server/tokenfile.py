@@ -13,6 +13,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from kat_lsp.safefile import NotRegular, TooLarge, read_bounded
+
 
 def default_token_dir() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
@@ -33,14 +35,15 @@ def _private_dir(folder: Path) -> None:
 
 def read_token_file(path: Path) -> str:
     """The token of an existing file, which must be the user's own and private."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
-            raise OSError(f"{path} is not a regular file of this user")
-        if info.st_mode & 0o077:
-            raise OSError(f"{path} is readable by others: chmod 600 it")
-        token = f.read(4096).decode("ascii", "replace").strip()
+    try:
+        data, info = read_bounded(path, 4096, follow=False)
+    except (NotRegular, TooLarge) as exc:
+        raise OSError(f"{path} is not a token file: {exc}") from None
+    if info.st_uid != os.getuid():
+        raise OSError(f"{path} is not a regular file of this user")
+    if info.st_mode & 0o077:
+        raise OSError(f"{path} is readable by others: chmod 600 it")
+    token = data.decode("ascii", "replace").strip()
     if len(token) < 16:
         raise OSError(f"{path}: the token must have at least 16 characters")
     return token

@@ -2,8 +2,8 @@
 
 A candidate patch is the model's work: `review_patch` lists every path it touches and
 sorts out what must never be applied (`refused`: symlinks leaving the repository or
-into `.git`, paths into `.git` in any spelling, paths leaving the root, submodule
-entries, a patch git would read differently) from what is applied only when the user
+into `.git`, paths into `.git` in any spelling, paths leaving the root or going through
+a symlink already in the folder, submodule entries, a patch git would read differently) from what is applied only when the user
 asks for it after reading the patch (`flagged`: files that run code when an editor,
 a test runner, a shell or CI opens them, or configure such tools). The rules and the
 reasons for each flagged name are in docs/reference/cli.md (`--apply`).
@@ -177,6 +177,20 @@ def link_problem(link: str, target: str, root: Path, links: set[str]) -> str | N
     return None
 
 
+def disk_problem(path: str, root: Path, creates: bool) -> str | None:
+    """Why writing `path` would go through a symlink already in the folder: a parent that
+    is one (git apply refuses that; an editor's edit would follow it), or a new file over
+    one (the edit would write through it)."""
+    parts = _parts(path)
+    for depth in range(1, len(parts)):
+        prefix = "/".join(parts[:depth])
+        if os.path.islink(root / prefix):
+            return f"the path goes through the symlink {prefix} in the folder"
+    if creates and os.path.islink(root / path):
+        return "a symlink in the folder: the new file would be written through it"
+    return None
+
+
 def _git_paths(patch: str) -> set[str] | None:
     """The paths `git apply` itself would write (None when git cannot read the patch)."""
     with tempfile.TemporaryDirectory(prefix="kat-review-") as empty:
@@ -204,6 +218,7 @@ def review_patch(patch: str, root: Path) -> PatchReview:
         review.refused.append(("(patch)", f"the patch cannot be read ({exc})"))
         return review
     written: set[str] = set()
+    created: set[str] = set()
     links: dict[str, unidiff.PatchedFile] = {}
     for patched in patch_set:
         sides = [patched.source_file, patched.target_file]
@@ -212,6 +227,8 @@ def review_patch(patch: str, root: Path) -> PatchReview:
             if path not in review.files:
                 review.files.append(path)
         written.add(paths[0] if patched.is_removed_file else paths[-1])
+        if patched.is_added_file:
+            created.add(paths[-1])
         old_mode, new_mode = _modes(patched)
         if GITLINK in (old_mode, new_mode):
             review.refused.append((paths[-1], "a submodule entry; apply it with git by hand"))
@@ -221,7 +238,7 @@ def review_patch(patch: str, root: Path) -> PatchReview:
         ):
             links[paths[-1]] = patched
     for path in review.files:
-        if problem := path_problem(path):
+        if problem := path_problem(path) or disk_problem(path, root, path in created):
             review.refused.append((path, problem))
         elif reason := flag_reason(path):
             review.flagged.append((path, reason))

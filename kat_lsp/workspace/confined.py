@@ -33,6 +33,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from kat_lsp.safefile import NotRegular, TooLarge, kind_of, read_fd  # noqa: F401 (re-exported)
+
 _SYS_OPENAT2 = 437  # the same number on every architecture that has it
 _RESOLVE = 0x02 | 0x04 | 0x08  # NO_MAGICLINKS | NO_SYMLINKS | BENEATH
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -54,18 +56,6 @@ class SymlinkInPath(ConfinedError):
         self.rel, self.target = rel, target
 
 
-class NotRegular(ConfinedError):
-    def __init__(self, rel: str, kind: str):
-        super().__init__(f"{rel} is a {kind}")
-        self.rel, self.kind = rel, kind
-
-
-class TooLarge(ConfinedError):
-    def __init__(self, rel: str, size: int, limit: int):
-        super().__init__(f"{rel} has {size} bytes, over {limit}")
-        self.rel, self.size, self.limit = rel, size, limit
-
-
 def relative(root: Path, raw: str) -> str:
     """`raw` (relative to `root`, or absolute inside it) as a normalised relative path
     without `.`/`..` components; "" is the root itself."""
@@ -80,21 +70,6 @@ def relative(root: Path, raw: str) -> str:
     if path == ".." or path.startswith(("../", "/")):
         raise OutsideRoot(raw)
     return "" if path == "." else path
-
-
-_KINDS = {
-    stat.S_IFREG: "file",
-    stat.S_IFDIR: "folder",
-    stat.S_IFLNK: "symbolic link",
-    stat.S_IFIFO: "FIFO (named pipe)",
-    stat.S_IFSOCK: "socket",
-    stat.S_IFCHR: "character device",
-    stat.S_IFBLK: "block device",
-}
-
-
-def kind_of(mode: int) -> str:
-    return _KINDS.get(stat.S_IFMT(mode), "special file")
 
 
 class _OpenHow(ctypes.Structure):
@@ -207,19 +182,7 @@ def read_regular(root: Path, rel: str, limit: int) -> tuple[bytes, os.stat_resul
             raise NotRegular(rel, kind_of(info.st_mode)) from None
         raise
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRegular(rel, kind_of(info.st_mode))
-        if info.st_size > limit:
-            raise TooLarge(rel, info.st_size, limit)
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, min(limit + 1 - size, 1 << 20)):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:  # grew since fstat
-                raise TooLarge(rel, size, limit)
-        return b"".join(chunks), info
+        return read_fd(fd, rel, limit)
     finally:
         os.close(fd)
 

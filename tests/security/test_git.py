@@ -37,7 +37,9 @@ def repro_turns(command: str = "python3 test_clamp.py") -> list[dict[str, Any]]:
 def plant_git_traps(marker: Path, user_repo: Path) -> str:
     """bash that arms every git trap it can in the current folder's repository, in a
     nested repository `sub/`, and in any git dir it can reach beside its folder."""
-    evil = f"touch {marker}; cat"
+    # Inside the sandbox the marker's folder is read-only: the traps fail quietly there
+    # (as they would for an attacker) and only a run on the host can create the marker.
+    evil = f"touch {marker} 2>/dev/null; cat"
     return f"""
 [ -d .git ] || git init -q .
 arm() {{
@@ -52,7 +54,7 @@ arm() {{
   mkdir -p hooks-x "$(git rev-parse --git-dir)/hooks"
   for h in post-checkout pre-commit reference-transaction post-index-change post-commit; do
     for d in hooks-x "$(git rev-parse --git-dir)/hooks"; do
-      printf '#!/bin/sh\\ntouch {marker}\\n' > "$d/$h"; chmod +x "$d/$h"
+      printf '#!/bin/sh\\ntouch {marker} 2>/dev/null; exit 0\\n' > "$d/$h"; chmod +x "$d/$h"
     done
   done
 }}

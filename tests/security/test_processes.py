@@ -11,7 +11,6 @@ makes the host kill the whole sandbox, and the observation says so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -80,43 +79,11 @@ async def sandbox(
     await executor.aclose()
 
 
-def _runs(pid: str) -> bool:
-    """Some thread of `pid` is neither dead nor a zombie (its leader may be one)."""
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return False
-    for tid in tasks:
-        try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except OSError:
-            continue
-        if stat.rsplit(") ", 1)[1][0] not in "ZX":
-            return True
-    return False
-
-
 def only_the_sandbox_itself(executor: BwrapExecutor) -> list[str]:
     """Command lines of the sandbox's processes seen from the host: every process below
-    bwrap with a running thread, zombie leaders included (tests.processes skips them)."""
+    bwrap with a running thread, zombie leaders with live threads included."""
     assert executor.sandbox_pid is not None
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(") ", 1)[1].split()[1])
-    found = []
-    for pid in parents:
-        ancestor = parents[pid]
-        while ancestor not in (0, executor.sandbox_pid) and ancestor in parents:
-            ancestor = parents[ancestor]
-        if ancestor == executor.sandbox_pid and _runs(str(pid)):
-            with contextlib.suppress(OSError):
-                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
-    return sorted(found)
+    return sorted(descendants(executor.sandbox_pid).values())
 
 
 def assert_empty(executor: BwrapExecutor) -> None:

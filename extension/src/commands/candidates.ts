@@ -97,6 +97,9 @@ export async function reviewCandidateInline(services: Services, arg?: unknown): 
     return;
   }
   try {
+    if (!(await reviewAllows(services, chosen))) {
+      return;
+    }
     const files = await services.diffs.files(chosen.ref);
     const problems = await services.inline.start(
       chosen.ref,
@@ -116,6 +119,33 @@ export async function reviewCandidateInline(services: Services, arg?: unknown): 
     );
   }
 }
+
+/**
+ * The server's apply review, asked before the inline review puts hunks into the editor
+ * (it applies them itself, not through `kat.lsp.applyCandidate`): a refused candidate is
+ * not reviewed at all, files that run code or configure tools need a yes first.
+ */
+export async function reviewAllows(services: Services, chosen: Chosen): Promise<boolean> {
+  const name = candidateName(chosen.candidate);
+  const review = await services.api.reviewCandidate(chosen.ref);
+  if (review.refused.length > 0) {
+    const why = review.refused.map((r) => `${r.path}: ${r.reason}`).join("; ");
+    void vscode.window.showErrorMessage(`KAT will not apply ${name}: ${why}.`);
+    return false;
+  }
+  if (review.flagged.length === 0) {
+    return true;
+  }
+  const what = review.flagged.map((f) => `${f.path} (${f.reason})`).join("; ");
+  const answer = await vscode.window.showWarningMessage(
+    `${name} changes files that run code or configure tools: ${what}. Review it inline anyway?`,
+    { modal: true },
+    REVIEW_ANYWAY,
+  );
+  return answer === REVIEW_ANYWAY;
+}
+
+const REVIEW_ANYWAY = "Review Anyway";
 
 export async function acceptCandidate(services: Services, arg?: unknown): Promise<boolean> {
   const chosen = await chooseCandidate(services, arg, "Accept Candidate");

@@ -8,7 +8,14 @@ import {
   type WorkDoneProgressReport,
 } from "vscode-languageclient/node";
 import { FIX_ISSUE_REQUEST, ServerCommands } from "./constants";
-import type { ApplyResult, CandidateRef, FixIssueParams, FixIssueResult, RunSummary } from "./protocol";
+import type {
+  ApplyResult,
+  CandidateRef,
+  CandidateReview,
+  FixIssueParams,
+  FixIssueResult,
+  RunSummary,
+} from "./protocol";
 import type { KatServer } from "./server";
 
 export interface ProgressValue {
@@ -24,6 +31,7 @@ export interface KatApi {
     onProgress: (value: ProgressValue) => void,
   ): Promise<FixIssueResult>;
   candidateDiff(ref: CandidateRef): Promise<string>;
+  reviewCandidate(ref: CandidateRef): Promise<CandidateReview>;
   applyCandidate(ref: CandidateRef): Promise<ApplyResult>;
   cancel(runId: string): Promise<void>;
   listRuns(): Promise<RunSummary[]>;
@@ -58,6 +66,14 @@ export class ServerApi implements KatApi {
       throw new Error(`the server sent no diff for candidate ${ref.candidateId} of run ${ref.runId}`);
     }
     return diff;
+  }
+
+  async reviewCandidate(ref: CandidateRef): Promise<CandidateReview> {
+    const review = await this.command<Partial<CandidateReview> | null>(ServerCommands.reviewCandidate, ref);
+    if (!review || !Array.isArray(review.refused) || !Array.isArray(review.flagged)) {
+      throw new Error(`the server sent no review for candidate ${ref.candidateId} of run ${ref.runId}`);
+    }
+    return { files: review.files ?? [], refused: review.refused, flagged: review.flagged };
   }
 
   async applyCandidate(ref: CandidateRef): Promise<ApplyResult> {

@@ -32,6 +32,7 @@ export const ServerCommands = {
   cancel: "kat.lsp.cancel",
   listRuns: "kat.lsp.listRuns",
   candidateDiff: "kat.lsp.candidateDiff",
+  reviewCandidate: "kat.lsp.reviewCandidate",
 } as const;
 
 export const FIX_ISSUE_REQUEST = "kat/fixIssue";

@@ -62,6 +62,13 @@ export interface ApplyResult {
   message?: string;
 }
 
+/** `kat.lsp.reviewCandidate`: what applying would touch; refused items are never applied. */
+export interface CandidateReview {
+  files: string[];
+  refused: { path: string; reason: string }[];
+  flagged: { path: string; reason: string }[];
+}
+
 export interface CandidateRef {
   runId: string;
   candidateId: string;
