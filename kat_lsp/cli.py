@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     fix.add_argument("--step-limit", type=int, help="model turns per sample (default 40)")
     fix.add_argument("-q", "--quiet", action="store_true", help="no progress display")
 
+    from kat_lsp.cli_doctor import add_parser as add_doctor
+
+    add_doctor(sub)
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
     serve.add_argument(
@@ -236,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fix":
             return run_fix(args)
+        if args.command == "doctor":
+            from kat_lsp.cli_doctor import run_doctor
+
+            return run_doctor(args)
         return run_serve(args)
     except UsageError as exc:
         print(f"kat-lsp: error: {exc}", file=sys.stderr)

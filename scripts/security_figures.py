@@ -23,9 +23,9 @@ CLASSES = {
     "test_processes": "3. no process outlives its command",
     "test_limits": "4. resource limits",
     "test_secrets": "5. secrets by allowlist, home and repository hidden",
-    "test_lsp": "6 + 9. authenticated TCP, untrusted LSP parameters",
+    "test_lsp": "6, 8, 9. language server: TCP token, apply review, crafted params",
     "test_trust": "7. a workspace cannot weaken its sandbox",
-    "test_apply": "8. applying is reviewed",
+    "test_apply": "8. applying is reviewed (`fix --apply`)",
     "test_containment": "10. one sample cannot end the run",
     "test_harness": "the harness itself",
 }
