@@ -113,6 +113,11 @@ def _same_user(writer: asyncio.StreamWriter) -> bool:
     return bool(uid == os.getuid())
 
 
+DRAIN_SECONDS = 1.0
+DRAIN_CHUNKS = 16
+"""After refusing a connection: how long, and how many 64 KiB reads, to discard its input."""
+
+
 class Gate:
     """Accepts connections, authenticates the first message, serves one client."""
 
@@ -137,7 +142,7 @@ class Gate:
             log.warning("refused a connection from %s: %s", peer or "a local peer", exc)
             if isinstance(exc, Refused) and exc.msg_id is not None:  # a request: answer it
                 writer.write(_error_response(exc))
-            await self._close(writer)
+            await self._close(writer, reader)
             return
         self.busy = True
         log.info("client %s authenticated", peer or "on the socket")
@@ -151,7 +156,20 @@ class Gate:
         self.server.shutdown()
 
     @staticmethod
-    async def _close(writer: asyncio.StreamWriter) -> None:
+    async def _close(writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> None:
+        """Close after the answer has reached the peer: a socket closed with unread input
+        sends a reset, which can destroy the error response before the client reads it.
+        So: end our side, then discard what the peer still sends (bounded), then close."""
+        try:
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+            async with asyncio.timeout(DRAIN_SECONDS):
+                for _ in range(DRAIN_CHUNKS):
+                    if not await reader.read(65536):
+                        break
+        except (ConnectionError, OSError, TimeoutError):
+            pass
         try:
             writer.close()
             await writer.wait_closed()
