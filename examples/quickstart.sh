@@ -18,17 +18,21 @@ if ! command -v bwrap >/dev/null 2>&1; then
     exit 2
   fi
 fi
-python3 -m pip install -q -e "$repo_root" 2>&1 | grep -v -e '^WARNING' -e 'pip version' || true
+# shellcheck source=../scripts/venv.sh
+source "$repo_root/scripts/venv.sh"
+echo "quickstart: installing kat-lsp into $kat_venv"
+"$kat_python" -m pip install -q -e "$repo_root" 2>&1 \
+  | grep -v -e '^WARNING' -e 'pip version' -e 'is ignored' || true
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"; [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true' EXIT
+work="$(mktemp -d "${TMPDIR:-/tmp}/kat-quickstart.XXXXXX")"
+trap '[ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true' EXIT
 cp "$here/median/stats.py" "$here/median/test_stats.py" "$work/"
 git -C "$work" init -q
 git -C "$work" add -A
 git -C "$work" -c user.name=quickstart -c user.email=quickstart@example.invalid commit -qm "example project"
 
 if [ -z "${OPENAI_BASE_URL:-}" ]; then
-  python3 -m kat_lsp.model.scripted --script "$here/median/session.json" --port 0 > "$work.url" &
+  "$kat_python" -m kat_lsp.model.scripted --script "$here/median/session.json" --port 0 > "$work.url" &
   server_pid=$!
   for _ in $(seq 100); do [ -s "$work.url" ] && break; sleep 0.1; done
   OPENAI_BASE_URL="$(head -n 1 "$work.url")"
@@ -50,4 +54,14 @@ kat-lsp fix --repo "$work" --issue-file "$here/median/ISSUE.md" \
 echo
 echo "--- best.patch ---"
 cat "$out/best.patch" 2>/dev/null || true
+echo
+echo "quickstart: the example project is $work; its results:"
+echo "  $out/ranked.json   every candidate with rank, score, tests and patch"
+echo "  $out/best.patch    the best candidate (kat-lsp fix --apply applies it)"
+run_id="$(sed -n 's/.*"run_id": "\([^"]*\)".*/\1/p' "$out/ranked.json" 2>/dev/null | head -n 1)"
+if [ -n "$run_id" ]; then
+  runs="$("$kat_python" -c 'from kat_lsp.paths import runs_dir; print(runs_dir())')"
+  echo "  $runs/$run_id   the run folder (run.json, trajectories)"
+fi
+echo "quickstart: kat-lsp is installed in $kat_venv; use it with: source $kat_venv/bin/activate"
 exit "$status"

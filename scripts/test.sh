@@ -3,6 +3,10 @@
 # lint, types, the Python test suite (real git, bubblewrap, HTTP, LSP over stdio,
 # headless Neovim, batch Emacs with eglot) and the VS Code extension's unit and real-VS-Code tests.
 # Skip parts with KAT_SKIP_EXTENSION=1 or KAT_SKIP_E2E=1 (the extension's VS Code run).
+# Everything Python goes into a virtual environment (.venv; scripts/venv.sh). Last, the
+# README's quick start runs once more with the distribution's own python3 when there is
+# one (/usr/bin/python3, externally managed on Debian/Ubuntu), in its own environment;
+# KAT_SKIP_QUICKSTART=1 skips that.
 set -euo pipefail
 repo_root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo_root"
@@ -18,8 +22,10 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-echo "test.sh: pip install -e .[dev]"
-python3 -m pip install -q -e ".[dev]" 2>&1 | grep -v -e '^WARNING' -e 'pip version' || true
+# shellcheck source=scripts/venv.sh
+source "$repo_root/scripts/venv.sh"
+echo "test.sh: pip install -e .[dev] into $kat_venv"
+"$kat_python" -m pip install -q -e ".[dev]" 2>&1 | grep -v -e '^WARNING' -e 'pip version' -e 'is ignored' || true
 
 echo "test.sh: ruff"
 python3 -m ruff check kat_lsp tests bench
@@ -38,4 +44,10 @@ if [ "${KAT_SKIP_EXTENSION:-0}" != 1 ]; then
     echo "test.sh: extension in real VS Code (code-server + headless Chromium)"
     KAT_E2E_PYTHON="$(command -v python3)" bash extension/scripts/e2e.sh
   fi
+fi
+
+if [ "${KAT_SKIP_QUICKSTART:-0}" != 1 ] && [ -x /usr/bin/python3 ]; then
+  echo "test.sh: the quick start with the distribution's python3 (/usr/bin/python3)"
+  env -u VIRTUAL_ENV PATH=/usr/bin:/bin KAT_VENV="$repo_root/.venv-system" \
+    bash examples/quickstart.sh
 fi
