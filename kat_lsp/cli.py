@@ -2,9 +2,11 @@
 
 Imports stay light here (argparse and the settings' types): the pipeline, rich and openai load when a
 command needs them, so that `kat-lsp fix` reaches its first model request quickly.
-Exit codes of `fix`: 0 a candidate, 3 no candidate, 2 usage or configuration error,
+Exit codes of `fix`: 0 a candidate, 3 no candidate, 2 usage or configuration error (a
+misconfigured model endpoint that stopped the run, or any run that failed, included),
 1 the best patch was not applied (`--apply`: it no longer fits, holds a refused path, or
-changes flagged files without `--apply-flagged`), 130 interrupted.
+changes flagged files without `--apply-flagged`), 128 + the signal when interrupted
+(130 Ctrl-C / SIGINT, 143 SIGTERM, 129 SIGHUP).
 """
 
 from __future__ import annotations
@@ -64,8 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     issue = fix.add_mutually_exclusive_group(required=True)
     issue.add_argument("--issue", help="the issue text")
-    issue.add_argument("--issue-file", type=Path, help="a file holding the issue text")
-    fix.add_argument("--samples", type=int, help="K: candidate samples over all rounds (default 4)")
+    issue.add_argument(
+        "--issue-file",
+        type=Path,
+        help="a UTF-8 file holding the issue text (at most 256 KB); '-' reads standard input",
+    )
+    fix.add_argument(
+        "--samples",
+        type=int,
+        help="K: candidate samples over all rounds (default 4, at most 64; at most "
+        "max(8, 2 x CPUs) run at once, the others wait)",
+    )
     fix.add_argument("--rounds", type=int, help="R: rounds the samples are spread over (default 1)")
     fix.add_argument("--top-k", type=int, help="candidates that go on to the judge (default 3)")
     fix.add_argument("--test-samples", type=int, help="reproduction-test samples (default 4)")
@@ -111,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     from kat_lsp.cli_doctor import add_parser as add_doctor
 
     add_doctor(sub)
+    from kat_lsp.cli_prune import add_parser as add_prune
+
+    add_prune(sub)
     serve = sub.add_parser("serve", help="run the language server (stdio by default)")
     serve.add_argument("--stdio", action="store_true", help="talk LSP over stdin/stdout (default)")
     serve.add_argument(
@@ -139,21 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
     )
     return parser
-
-
-def read_issue(args: argparse.Namespace) -> str:
-    if args.issue_file is not None:
-        try:
-            text = args.issue_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot read --issue-file {args.issue_file}: {exc.strerror}") from exc
-    else:
-        text = args.issue
-    if not text or not text.strip():
-        raise UsageError(
-            "the issue text is empty: describe the problem with --issue or --issue-file"
-        )
-    return str(text)
 
 
 def fix_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,16 +184,14 @@ def untrusted_warning(config: KatConfig, repo: Path) -> str:
 
 
 def run_fix(args: argparse.Namespace) -> int:
+    from kat_lsp.cli_input import check_counts, check_out, check_repo, read_issue
     from kat_lsp.config import load_config
     from kat_lsp.exceptions import ConfigError
 
-    # `import openai` takes ~0.5 s: start it now, beside validation, snapshot and checkouts.
-    threading.Thread(target=importlib.import_module, args=("openai",), daemon=True).start()
     repo: Path = args.repo.expanduser()
-    if not repo.is_dir():
-        raise UsageError(
-            f"--repo {args.repo}: no such folder; pass the folder of the project to fix"
-        )
+    check_counts(args)
+    check_repo(repo, args.repo)
+    check_out(args.out)
     issue = read_issue(args)
     # The CLI prints its own warning (below) naming --trust-workspace; not the log's too.
     logging.getLogger("kat_lsp.config").addHandler(logging.NullHandler())
@@ -203,11 +200,16 @@ def run_fix(args: argparse.Namespace) -> int:
         if config.untrusted_ignored:
             print(f"kat-lsp: warning: {untrusted_warning(config, repo)}", file=sys.stderr)
         config.require_endpoint()
+        from kat_lsp.pipeline.capacity import check_sample_counts
         from kat_lsp.sandbox import check_sandbox
 
+        check_sample_counts(config)  # also K and T from the environment or .kat.toml
         check_sandbox(config)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
+    # `import openai` takes ~0.5 s: start it now, beside the snapshot and checkouts. Not
+    # before the checks: an exit while a thread imports can crash the interpreter (SIGSEGV).
+    threading.Thread(target=importlib.import_module, args=("openai",), daemon=True).start()
     from kat_lsp.cli_fix import execute_fix
 
     return execute_fix(args, config, repo.resolve(), issue)
@@ -243,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             from kat_lsp.cli_doctor import run_doctor
 
             return run_doctor(args)
+        if args.command == "prune":
+            from kat_lsp.cli_prune import run_prune
+
+            return run_prune(args)
         return run_serve(args)
     except UsageError as exc:
         print(f"kat-lsp: error: {exc}", file=sys.stderr)

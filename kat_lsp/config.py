@@ -55,9 +55,11 @@ class KatConfig:
     max_tokens: int | None = None
     """Completion token cap per request (None: the endpoint's default)."""
     request_timeout: float = 300.0
-    """Seconds before one model request times out (it is then retried)."""
+    """Seconds one attempt of a model request may take in all (a deadline over the whole attempt, not per read); then it is retried."""
+    stream_stall_timeout: float = 60.0
+    """Seconds a streamed reply may go without a byte once its first chunk came (never more than request_timeout)."""
     max_retries: int = 4
-    """Retries of 429/5xx/timeouts/connection errors, with exponential backoff and jitter."""
+    """Retries of 408/409/429/5xx, timeouts, dropped, stalled or cut streams and refused connections, with backoff."""
     price_input_per_mtok: float | None = None
     """Price per million prompt tokens; with the output price it enables cost tracking."""
     price_output_per_mtok: float | None = None
@@ -100,6 +102,8 @@ class KatConfig:
     """Model requests in flight at once."""
     test_concurrency: int = field(default_factory=lambda: os.cpu_count() or 2)
     """Sandboxed test runs at once."""
+    sandbox_concurrency: int = field(default_factory=lambda: max(8, 2 * (os.cpu_count() or 4)))
+    """Samples (each a checkout and a sandbox) alive at once; the others wait."""
     early_stop: bool = True
     """Skip remaining rounds when one group holds most samples and passes every test."""
 
@@ -175,6 +179,7 @@ TRUSTED_ONLY: dict[str, Callable[[Any], bool]] = {
             "sandbox_tmp_mb",
             "sandbox_file_mb",
             "test_concurrency",  # the per-sample limits multiply by it
+            "sandbox_concurrency",
         )
     },
 }

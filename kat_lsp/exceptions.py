@@ -18,7 +18,18 @@ class SandboxUnavailable(ConfigError):
 
 
 class ModelError(KatError):
-    """A model call failed for good (after the client's retries)."""
+    """A model call failed for good (after the retries); ends the sample, the run goes on."""
+
+
+class EndpointError(ModelError):
+    """The endpoint is misconfigured (bad key, wrong URL or model, no tool support, not an
+    OpenAI API): no sample can succeed, so the first one that meets it stops the run."""
+
+
+class RequestRejected(ModelError):
+    """The endpoint refused the request itself (HTTP 400, 413, 422: context too long, bad
+    parameter). At a sample's first request, which every sample sends alike, it is an
+    EndpointError; later it ends only that sample."""
 
 
 class AgentExit(Exception):
@@ -54,3 +65,14 @@ class FormatError(Exception):
     """The model's turn could not be executed (no tool call, two calls, bad arguments).
 
     The message is shown to the model, which is asked again."""
+
+
+def find_endpoint_error(exc: BaseException) -> EndpointError | None:
+    """The EndpointError in `exc`, also inside (nested) exception groups of task groups."""
+    if isinstance(exc, EndpointError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := find_endpoint_error(inner)) is not None:
+                return found
+    return None

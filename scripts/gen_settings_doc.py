@@ -86,7 +86,8 @@ def rows() -> list[str]:
             doc = " ".join(str(nxt.value.value).split())
         default = ast.unparse(node.value) if node.value is not None else ""
         if "default_factory" in default:
-            default = "number of CPUs" if "cpu_count" in default else default
+            if "cpu_count" in default:
+                default = "2 × CPUs, at least 8" if "max(8" in default else "number of CPUs"
             default = "[]" if default == "field(default_factory=list)" else default
         kind = ALIASES.get(ast.unparse(node.annotation), ast.unparse(node.annotation)).replace(
             " | ", " or "

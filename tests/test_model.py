@@ -12,11 +12,19 @@ from typing import Any
 import pytest
 
 from kat_lsp.config import KatConfig
-from kat_lsp.exceptions import ConfigError, FormatError, ModelError
+from kat_lsp.exceptions import (
+    ConfigError,
+    EndpointError,
+    FormatError,
+    ModelError,
+    RequestRejected,
+)
 from kat_lsp.interfaces import Model, RequestContext
 from kat_lsp.model import OpenAIModel, parse_action, render_tool_instructions
 from kat_lsp.model.scripted import ScriptedServer
+from kat_lsp.model.wire import ReplyTooLarge
 from tests.fakes.server import model_config
+from tests.faults.badserver import BadServer
 
 Start = Callable[..., ScriptedServer]
 
@@ -481,3 +489,61 @@ async def test_a_call_cut_off_at_max_tokens_is_reported_as_such(scripted: Start)
     assert response.tool_calls == []
     assert "not valid JSON" in response.format_errors[0]
     assert "cut off at the token limit (max_tokens)" in response.format_errors[0]
+
+
+@pytest.mark.parametrize(("retries", "said"), [(0, "after 1 attempt"), (2, "after 3 attempts")])
+async def test_messages_count_the_attempts_really_made(
+    scripted: Start, retries: int, said: str
+) -> None:
+    server = scripted(one_phase([{"error": 500}]))
+    model = OpenAIModel(model_config(server.base_url, max_retries=retries))
+    with pytest.raises(ModelError, match=said) as info:
+        await model.query(USER, ctx=ctx())
+    assert not isinstance(info.value, EndpointError), "a 5xx is transient: one sample ends"
+    assert len(server.chat_requests()) == retries + 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("401", EndpointError), ("404-model", EndpointError), ("400-tools", EndpointError),
+     ("html-200", EndpointError), ("400-context", RequestRejected)],
+)  # fmt: skip
+async def test_configuration_errors_are_endpoint_errors(fault: str, kind: type) -> None:
+    with BadServer(fault) as server:
+        model = OpenAIModel(model_config(server.base_url, max_retries=3))
+        with pytest.raises(kind):
+            await model.query(USER, ctx=ctx(), tools=TOOLS)
+        assert len(server.requests) == 1, "not retried"
+
+
+@pytest.mark.parametrize(
+    ("fault", "stream"), [("huge", False), ("huge", True), ("huge-error", False)]
+)
+async def test_a_reply_past_the_size_cap_fails_without_retries(fault: str, stream: bool) -> None:
+    with BadServer(fault) as server:
+        model = OpenAIModel(model_config(server.base_url, stream=stream, max_retries=2))
+        with pytest.raises(ReplyTooLarge, match="larger than 16 MiB"):
+            await model.query(USER, ctx=ctx())
+        assert len(server.requests) == 1
+
+
+async def test_arguments_nested_too_deep_are_a_format_error() -> None:
+    with BadServer("deep") as server:
+        response = await OpenAIModel(model_config(server.base_url)).query(
+            USER, ctx=ctx(), tools=TOOLS
+        )
+    assert response.tool_calls == []
+    [error] = response.format_errors
+    assert "'bash' call nest arrays or objects more than 32 levels deep" in error
+
+
+async def test_a_server_gone_after_answering_is_transient_not_a_configuration_error(
+    scripted: Start,
+) -> None:
+    server = scripted(one_phase([{"content": "hi"}]))
+    model = OpenAIModel(model_config(server.base_url, max_retries=0))
+    await model.query(USER, ctx=ctx())
+    server.stop()
+    with pytest.raises(ModelError, match=r"broke off|cannot reach") as info:
+        await model.query(USER, ctx=ctx())
+    assert not isinstance(info.value, EndpointError)

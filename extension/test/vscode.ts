@@ -177,9 +177,11 @@ export const window = {
     const answer = window.answers.shift();
     return answer !== undefined && buttons.includes(answer) ? answer : undefined;
   },
-  async showErrorMessage(text: string): Promise<undefined> {
+  async showErrorMessage(text: string, ...items: unknown[]): Promise<string | undefined> {
     window.messages.push({ level: "error", text });
-    return undefined;
+    const buttons = items.filter((i): i is string => typeof i === "string");
+    const answer = window.answers.shift();
+    return answer !== undefined && buttons.includes(answer) ? answer : undefined;
   },
 };
 

@@ -4,7 +4,9 @@ Messages are only ever appended (DESIGN.md §2: each request extends the previou
 byte for byte). Loop control is by the exceptions of `kat_lsp.exceptions`, caught here
 and only here: `Submitted` and `LimitsExceeded` end the sample, `FormatError` goes back
 to the model, `ModelError` ends the sample as `model_error`. Nothing a tool or the
-model does can end the run.
+model does can end the run; only a misconfigured endpoint (`EndpointError`, or a
+`RequestRejected` at the sample's first request, which every sample sends alike) does:
+it is recorded as `endpoint_error` and raised, so that the run stops.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from kat_lsp.agent.trajectory import Trajectory
 from kat_lsp.config import KatConfig
 from kat_lsp.exceptions import (
     AgentExit,
+    EndpointError,
     FormatError,
     LimitsExceeded,
     ModelError,
     ModelFailed,
+    RequestRejected,
     Submitted,
 )
 from kat_lsp.interfaces import Model, ModelResponse, RequestContext, Tool, ToolCall, Usage
@@ -33,6 +37,8 @@ from kat_lsp.interfaces import Model, ModelResponse, RequestContext, Tool, ToolC
 log = logging.getLogger(__name__)
 
 StepCallback = Callable[[int, str, Usage], None]
+ENDPOINT_ERROR = "endpoint_error"
+"""Exit status of the sample that met a misconfigured endpoint (the run stops)."""
 
 
 @dataclass
@@ -40,7 +46,7 @@ class AgentOutcome:
     """How a sample ended."""
 
     exit_status: str
-    """`submitted`, `limits_exceeded`, `model_error`, `error`."""
+    """`submitted`, `limits_exceeded`, `model_error`, `endpoint_error`, `error`."""
     message: str = ""
     payload: dict[str, Any] = field(default_factory=dict)
     steps: int = 0
@@ -102,9 +108,15 @@ class Agent:
             )
         except AgentExit as exc:
             outcome = AgentOutcome(exc.exit_status, exc.message, dict(exc.payload))
+        except EndpointError as exc:  # not contained: no sample can succeed, the run stops
+            self._finish(AgentOutcome(ENDPOINT_ERROR, str(exc)))
+            raise
         except Exception as exc:  # contained: a bug or crash ends this sample only
             log.exception("sample %s/%s crashed", self.ctx.phase, self.ctx.sample)
             outcome = AgentOutcome("error", f"{type(exc).__name__}: {exc}")
+        return self._finish(outcome)
+
+    def _finish(self, outcome: AgentOutcome) -> AgentOutcome:
         outcome.steps = self.steps
         outcome.usage = self.usage
         outcome.seconds = time.monotonic() - self._started
@@ -132,6 +144,12 @@ class Agent:
         t0 = time.monotonic()
         try:
             response = await self.model.query(self.messages, ctx=self.ctx, tools=self.schemas)
+        except EndpointError:
+            raise
+        except RequestRejected as exc:
+            if self.steps == 0:
+                raise EndpointError(str(exc)) from exc
+            raise ModelFailed(str(exc)) from exc
         except ModelError as exc:
             raise ModelFailed(str(exc)) from exc
         query_time = time.monotonic() - t0

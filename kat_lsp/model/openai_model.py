@@ -2,39 +2,52 @@
 
 Owns one request: headers, temperature per phase, tools (function or text mode),
 streaming or not, the deterministic assistant message, decoding tool-call arguments,
-usage and cost. Retries (429, 408, 409, 5xx, timeouts, connection errors, with
-exponential backoff and jitter, honouring `retry-after`) are the openai client's own,
-bounded by `max_retries`; when they are spent, `ModelError` says what to check.
+usage and cost. The openai client builds the request and sorts HTTP errors; the reply
+is read here (kat_lsp.model.wire: size cap, stall timeout, `[DONE]`), and the retries
+are ours, so that every wait is bounded and every message counts the attempts made:
+
+- each attempt has a whole-request deadline of `request_timeout` (a reply dripping one
+  byte a second ends there), its connection CONNECT_TIMEOUT;
+- 408/409/429/5xx, timeouts, dropped connections and cut or stalled streams are
+  retried up to `max_retries` times, with exponential backoff and jitter, honouring
+  `retry-after` (up to errors.RETRY_AFTER_MAX); then `ModelError` ends the sample;
+- configuration errors (kat_lsp.model.errors) raise `EndpointError` at once, or after
+  the retries for a refused connection: the run stops.
 `openai` is imported on first use: it costs about half a second.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from kat_lsp.config import KatConfig
 from kat_lsp.exceptions import FormatError, ModelError
 from kat_lsp.interfaces import ModelResponse, RequestContext, ToolCall, Usage
-from kat_lsp.model.errors import explain_api_error
+from kat_lsp.model import errors
+from kat_lsp.model.arguments import loads_arguments
 from kat_lsp.model.text_mode import parse_action
+from kat_lsp.model.wire import (
+    CutStream,
+    Reply,
+    cap_hook,
+    parse_completion,
+    read_capped,
+    read_stream,
+    stall_timeout,
+)
 
 if TYPE_CHECKING:
     import openai
 
-
-@dataclass
-class _Reply:
-    """The parts of a completion we keep, whether it was streamed or not."""
-
-    content: str | None = None
-    calls: list[dict[str, str]] = field(default_factory=list)
-    """id, name and the raw arguments string of each tool call."""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str | None = None
+CONNECT_TIMEOUT = 10.0
+"""Seconds to open a connection (never more than request_timeout)."""
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 8.0
+"""Seconds before the first retry, doubling per retry up to BACKOFF_MAX (jitter: -25%)."""
 
 
 class OpenAIModel:
@@ -50,13 +63,19 @@ class OpenAIModel:
     @property
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:
+            import httpx2
             import openai
 
+            limit = self.config.request_timeout
+            timeout = httpx2.Timeout(limit, connect=min(CONNECT_TIMEOUT, limit))
             self._client = openai.AsyncOpenAI(
                 base_url=self.config.base_url,
                 api_key=self.config.api_key or "not-needed",
-                max_retries=self.config.max_retries,
-                timeout=self.config.request_timeout,
+                max_retries=0,  # ours (query): they count attempts and cover the reply too
+                timeout=timeout,
+                http_client=openai.DefaultAsyncHttpxClient(  # its defaults, proxies included
+                    timeout=timeout, event_hooks={"response": [cap_hook(str(self.config.base_url))]}
+                ),
             )
         return self._client
 
@@ -72,8 +91,6 @@ class OpenAIModel:
         tools: list[dict[str, Any]] | None = None,
         temperature: float | None = None,
     ) -> ModelResponse:
-        import openai
-
         config = self.config
         request: dict[str, Any] = {
             "model": config.model,
@@ -86,10 +103,7 @@ class OpenAIModel:
         if tools and config.tool_mode == "function":
             request["tools"] = tools
         started = time.monotonic()
-        try:
-            reply = await (self._stream(request) if config.stream else self._complete(request))
-        except openai.APIError as exc:
-            raise ModelError(explain_api_error(exc, config, self._url)) from exc
+        reply = await self._with_retries(request)
         seconds = time.monotonic() - started
         usage = Usage(
             prompt_tokens=reply.prompt_tokens,
@@ -103,55 +117,66 @@ class OpenAIModel:
             return self._text_response(reply, messages, tools, usage)
         return _function_response(reply, usage)
 
-    async def _complete(self, request: dict[str, Any]) -> _Reply:
-        completion = await self.client.chat.completions.create(**request)
-        if not completion.choices:
-            raise ModelError(f"the model endpoint {self._url} answered without any choices")
-        choice = completion.choices[0]
-        reply = _Reply(content=choice.message.content, finish_reason=choice.finish_reason)
-        for n, call in enumerate(choice.message.tool_calls or []):
-            function = getattr(call, "function", None)
-            if function is not None:
-                reply.calls.append(_call(call.id, n, function.name, function.arguments))
-        _read_usage(reply, completion.usage)
-        return reply
-
-    async def _stream(self, request: dict[str, Any]) -> _Reply:
+    async def _with_retries(self, request: dict[str, Any]) -> Reply:
         import openai
 
-        stream = await self.client.chat.completions.create(
-            **request, stream=True, stream_options={"include_usage": True}
+        config, url = self.config, self._url
+        attempts = 0
+        while True:
+            attempts += 1
+            wait: float | None = None
+            try:
+                with anyio.fail_after(config.request_timeout):
+                    return await self._attempt(request)
+            except (TimeoutError, openai.APITimeoutError):
+                what = f"did not answer within request_timeout = {config.request_timeout:g} s"
+                failure: ModelError = errors.timed_out(config, url, attempts, what)
+            except CutStream as exc:
+                failure = ModelError(
+                    f"{exc} ({errors.attempts_text(attempts)}); if this repeats, set stream = false"
+                )
+            except openai.APIStatusError as exc:
+                failure = errors.status_error(exc, config, url, attempts, "tools" in request)
+                if not errors.is_transient(exc.status_code):
+                    raise failure from exc
+                wait = errors.retry_after(exc.response.headers)
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__ or exc
+                if errors.refused(cause) and not self.usage.requests:
+                    failure = errors.unreachable(url, attempts, cause)  # a wrong address
+                elif errors.refused(cause):  # it answered before: the server went down
+                    failure = ModelError(
+                        f"cannot reach the model endpoint {url} any more "
+                        f"({errors.attempts_text(attempts)}: {cause}); is the server still up?"
+                    )
+                else:
+                    failure = ModelError(
+                        f"the connection to the model endpoint {url} broke off "
+                        f"({errors.attempts_text(attempts)}: {type(cause).__name__}: {cause})"
+                    )
+            if attempts > config.max_retries:
+                raise failure
+            backoff = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempts - 1))
+            await anyio.sleep(wait if wait is not None else backoff * (1 - 0.25 * random.random()))
+
+    async def _attempt(self, request: dict[str, Any]) -> Reply:
+        api = self.client.chat.completions.with_streaming_response
+        stream = self.config.stream
+        extra: dict[str, Any] = (
+            {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
         )
-        reply = _Reply()
-        parts: list[str] = []
-        slots: dict[int, dict[str, str]] = {}
-        try:
-            async for chunk in stream:
-                _read_usage(reply, chunk.usage)
-                for choice in chunk.choices or []:
-                    delta = choice.delta
-                    if delta.content:
-                        parts.append(delta.content)
-                    for piece in delta.tool_calls or []:
-                        _merge_call_delta(slots, piece)
-                    reply.finish_reason = choice.finish_reason or reply.finish_reason
-        except (ModelError, openai.APIError):
-            raise
-        except Exception as exc:  # the HTTP library's read errors; not retried mid-stream
-            raise ModelError(
-                f"the stream from the model endpoint {self._url} broke off "
-                f"({type(exc).__name__}: {exc}); the request was not retried mid-stream. "
-                "If this repeats, set stream = false."
-            ) from exc
-        reply.content = "".join(parts) if parts else None
-        reply.calls = [
-            _call(s["id"], n, s["name"], s["arguments"]) for n, s in enumerate(slots.values())
-        ]
-        return reply
+        async with api.create(**request, **extra) as response:
+            content_type = response.headers.get("content-type", "")
+            if stream and "event-stream" in content_type:
+                return await read_stream(
+                    response.iter_bytes(), self._url, stall_timeout(self.config)
+                )
+            body = await read_capped(response.iter_bytes(), self._url)
+        return parse_completion(body, content_type, self._url)
 
     def _text_response(
         self,
-        reply: _Reply,
+        reply: Reply,
         messages: list[dict[str, Any]],
         tools: list[dict[str, Any]] | None,
         usage: Usage,
@@ -183,37 +208,7 @@ class OpenAIModel:
         return str(self.config.base_url or self.client.base_url)
 
 
-def _call(call_id: str | None, n: int, name: str | None, arguments: Any) -> dict[str, str]:
-    # Some local servers send no id, or the arguments as an object: normalize deterministically.
-    if not isinstance(arguments, str):
-        arguments = json.dumps(arguments)
-    return {"id": call_id or f"call-{n}", "name": name or "", "arguments": arguments}
-
-
-def _merge_call_delta(slots: dict[int, dict[str, str]], piece: Any) -> None:
-    index = piece.index
-    if index is None:  # servers without indices: a delta with an id starts a new call
-        index = len(slots) if piece.id or not slots else max(slots)
-    slot = slots.setdefault(index, {"id": "", "name": "", "arguments": ""})
-    slot["id"] = slot["id"] or piece.id or ""
-    function = piece.function
-    if function is not None:
-        slot["name"] = slot["name"] or function.name or ""
-        if function.arguments:
-            slot["arguments"] += (
-                function.arguments
-                if isinstance(function.arguments, str)
-                else json.dumps(function.arguments)
-            )
-
-
-def _read_usage(reply: _Reply, usage: Any) -> None:
-    if usage is not None:
-        reply.prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        reply.completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-
-
-def _function_response(reply: _Reply, usage: Usage) -> ModelResponse:
+def _function_response(reply: Reply, usage: Usage) -> ModelResponse:
     message: dict[str, Any] = {"role": "assistant", "content": reply.content}
     if reply.calls:
         message["tool_calls"] = [
@@ -246,7 +241,7 @@ def _decode(name: str, raw: str) -> dict[str, Any]:
     if not raw.strip():
         return {}  # some servers send "" for a call without arguments
     try:
-        value = json.loads(raw, strict=False)
+        value = loads_arguments(name, raw)
     except json.JSONDecodeError as exc:
         start = raw[:80] + ("..." if len(raw) > 80 else "")
         raise FormatError(

@@ -17,6 +17,7 @@ from typing import Any
 
 from kat_lsp.exceptions import FormatError
 from kat_lsp.interfaces import ToolCall
+from kat_lsp.model.arguments import loads_arguments
 
 _FENCE = re.compile(r"^ {0,3}(`{3,})\s*([^`\s]*)[^`]*$")
 
@@ -105,7 +106,7 @@ def _arguments(block: Block, names: list[str]) -> dict[str, Any]:
         )
     try:
         # strict=False: models often write multi-line strings (file_text) with raw newlines
-        value = json.loads(body, strict=False)
+        value = loads_arguments(block.info, body)
     except json.JSONDecodeError as exc:
         if block.info == "bash" and not body.startswith('{"'):
             return {"command": body}

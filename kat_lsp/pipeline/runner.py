@@ -5,6 +5,9 @@
 a `RunResult`; cancel the calling task to cancel the run (samples and tests stop,
 checkouts are removed, the run is recorded as cancelled). Failures of samples, tests,
 judges and reflections are contained and recorded; the run completes with what it has.
+The exception is a misconfigured model endpoint (`EndpointError`: bad key, wrong URL or
+model, no tool support): the first sample that meets it stops the run, which fails with
+its one-line message (docs/reliability.md).
 
 Execution is streamed: as soon as the reproduction tests are validated, every new
 candidate group runs them while the other samples are still generating, so that the
@@ -24,9 +27,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from kat_lsp.config import KatConfig
+from kat_lsp.exceptions import EndpointError, find_endpoint_error
 from kat_lsp.interfaces import Model, Phase, RequestContext, Usage
 from kat_lsp.model.limited import LimitedModel
 from kat_lsp.pipeline.api import RunEvent, RunPhase, RunResult, SampleState
+from kat_lsp.pipeline.capacity import check_sample_counts
 from kat_lsp.pipeline.dedup import UNCHANGED_KEY, DedupInput, candidate_key, group_candidates
 from kat_lsp.pipeline.execution import ReproTest
 from kat_lsp.pipeline.judge import judge_candidate, reflect_on_round
@@ -81,6 +86,7 @@ class Pipeline:
         from kat_lsp.sandbox import check_sandbox
 
         check_sandbox(self.config)
+        check_sample_counts(self.config)
         run = _Run(self, issue.strip(), Path(root).resolve(), run_id or new_run_id(), on_event)
         return await run.execute(overrides)
 
@@ -104,6 +110,8 @@ class _Run:
         self.total_samples = config.samples + config.test_samples
         self.tg: TaskGroup | None = None
         """The current round's task group: streamed test runs join it."""
+        self.sandboxes = anyio.Semaphore(max(1, config.sandbox_concurrency))
+        """Samples alive at once: a sample takes its checkout and sandbox only inside."""
 
     # ----- events and persistence -------------------------------------------------
     def emit(self) -> None:
@@ -155,19 +163,38 @@ class _Run:
                 f"{n} candidate{'s' if n != 1 else ''}" if n else "no sample produced a candidate"
             )
             self.set_phase("done", done, 100)
-            return self.result("done")
+            return self.result("done", None if n else self.every_sample_failed())
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 self.set_phase("cancelled", "cancelled")
                 self.persist("cancelled")
             raise
         except Exception as exc:
+            if (endpoint := find_endpoint_error(exc)) is not None:
+                return self.stopped_by(endpoint)  # one line says it all: no traceback
             log.exception("run %s failed", self.state.run_id)
             self.set_phase("failed", f"failed: {exc}")
             return self.result("failed", f"{type(exc).__name__}: {exc}")
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(self.cleanup)
+
+    def stopped_by(self, error: EndpointError) -> RunResult:
+        """The run stopped at the first sample that met a misconfigured endpoint (the
+        others were cancelled): failed, with that sample's message as the error."""
+        for state in self.state.samples.values():
+            if state.status in ("pending", "running"):
+                state.status, state.exit_status = "failed", "stopped: endpoint error"
+        self.set_phase("failed", "stopped: the model endpoint is misconfigured")
+        return self.result("failed", str(error))
+
+    def every_sample_failed(self) -> str | None:
+        """When every generation sample ended on a model error: the last message."""
+        samples = [o for o in self.state.outcomes if o.ctx.phase == "generate"]
+        if samples and all(o.exit_status == "model_error" for o in samples):
+            last = samples[-1].outcome.message  # outcomes are in the order they ended
+            return f"every sample failed on the model endpoint; the last error: {last}"
+        return None
 
     def cleanup(self) -> None:
         remove_run(self.state.run_id)  # by run id: also a snapshot cancelled while being taken
@@ -242,17 +269,18 @@ class _Run:
             state.steps, state.last_action, state.tokens = steps, action, usage.total_tokens
             self.emit()
 
-        outcome = await run_sample(
-            ctx=self.ctx(phase, rnd, index),
-            issue=self.state.issue,
-            snapshot=snapshot,
-            config=self.config,
-            model=self.model,
-            run_dir=self.store.path,
-            reflection=reflection,
-            on_step=on_step,
-            on_start=on_start,
-        )
+        async with self.sandboxes:  # the others wait here, "pending"
+            outcome = await run_sample(
+                ctx=self.ctx(phase, rnd, index),
+                issue=self.state.issue,
+                snapshot=snapshot,
+                config=self.config,
+                model=self.model,
+                run_dir=self.store.path,
+                reflection=reflection,
+                on_step=on_step,
+                on_start=on_start,
+            )
         state.exit_status = outcome.reason
         state.status = _status_of(outcome)
         finished = sum(s.status not in ("pending", "running") for s in self.state.samples.values())

@@ -93,7 +93,9 @@ async def run_sample(
     on_step: StepCallback | None = None,
     on_start: Callable[[], None] | None = None,
 ) -> SampleOutcome:
-    """Run one sample to its end. Never raises for failures of the model or tools."""
+    """Run one sample to its end. Never raises for failures of the model or tools, except
+    EndpointError (a misconfigured endpoint stops the run): its trajectory is still saved
+    and its checkout removed."""
     phase = ctx.phase
     name = f"{phase}-{ctx.sample}"
     checkout = await anyio.to_thread.run_sync(create_checkout, snapshot, name)

@@ -30,16 +30,28 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     )
     for name in ("pygls", "httpx", "openai", "asyncio"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose >= 2 else logging.WARNING)
-    logging.getLogger("pygls.protocol.json_rpc").addFilter(_no_invalid_params_traceback)
+    for name in ("pygls.protocol.json_rpc", "pygls.protocol.language_server", "pygls.server"):
+        logging.getLogger(name).addFilter(_short_pygls_records)
 
 
-def _no_invalid_params_traceback(record: logging.LogRecord) -> bool:
+PYGLS_LINE_LIMIT = 300
+"""Characters of a warning or error line of pygls (it may quote whole messages)."""
+
+
+def _short_pygls_records(record: logging.LogRecord) -> bool:
     """Bad params are the client's mistake (or an attack), answered with InvalidParams and
-    logged as one line where they are raised (server/params.py): no traceback from pygls."""
+    logged as one line where they are raised (server/params.py): no traceback from pygls.
+    pygls' other warnings quote params (a 1 MB id, ...): clipped to one short line."""
     from pygls.exceptions import JsonRpcInvalidParams
 
     error = record.exc_info[1] if record.exc_info else None
-    return not isinstance(error, JsonRpcInvalidParams)
+    if isinstance(error, JsonRpcInvalidParams):
+        return False
+    if record.levelno >= logging.WARNING:
+        text = record.getMessage()
+        if len(text) > PYGLS_LINE_LIMIT:
+            record.msg, record.args = f"{text[:PYGLS_LINE_LIMIT]}... ({len(text)} characters)", ()
+    return True
 
 
 def main(args: argparse.Namespace) -> int:
@@ -52,12 +64,12 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "socket", None):
         from kat_lsp.server.transport import serve_socket
 
-        serve_socket(server, Path(args.socket))
-    elif getattr(args, "tcp", False):
+        return serve_socket(server, Path(args.socket))
+    if getattr(args, "tcp", False):
         from kat_lsp.server.transport import serve_tcp
 
-        serve_tcp(server, args.host, args.port, getattr(args, "token_file", None))
-    else:
-        log.info("kat-lsp serving on stdio")
-        server.start_io()
-    return 0
+        return serve_tcp(server, args.host, args.port, getattr(args, "token_file", None))
+    from kat_lsp.server.stream import serve_stdio
+
+    log.info("kat-lsp serving on stdio")
+    return serve_stdio(server)

@@ -8,6 +8,7 @@ is answered with InvalidParams naming the field; the log gets one short line.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any, TypeVar
@@ -27,6 +28,10 @@ CANDIDATE_ID = re.compile(r"c\d{1,6}")
 """`c<representative sample>` (kat_lsp.pipeline.state)."""
 ISSUE_LIMIT = 200_000
 """Characters of an issue text."""
+PATH_LIMIT = 4096
+"""Characters of a `root` (the kernel's PATH_MAX)."""
+MESSAGE_LIMIT = 300
+"""Characters of an InvalidParams message (and its log line)."""
 
 
 def _matches(pattern: re.Pattern[str], what: str) -> Any:
@@ -52,7 +57,7 @@ def _issue(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
 def _root(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
     if value is None:
         return
-    if not value or "\x00" in value:
+    if not value or "\x00" in value or len(value) > PATH_LIMIT:
         raise ValueError('"root" must be an absolute folder path or a file:// uri')
     if not (value.startswith("/") or value.startswith("file:")):
         raise ValueError(f'"root" must be an absolute path or a file:// uri, not {value[:80]!r}')
@@ -97,17 +102,29 @@ T = TypeVar("T")
 
 
 def _bad(value: Any) -> Any:
-    raise ValueError(f"unexpected value {value!r}")
+    raise ValueError(f"expected a number or a string, not {_json_type(value)}")
 
 
 def _strict(value: Any, kind: type) -> Any:
+    """`value` when it is exactly of `kind`; the error names its JSON type, never its
+    contents (they may be huge)."""
     if kind is bool and not isinstance(value, bool):
-        raise ValueError(f"expected true or false, not {value!r}")
+        raise ValueError(f"expected true or false, not {_json_type(value)}")
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"expected a whole number, not {value!r}")
+        raise ValueError(f"expected a whole number, not {_json_type(value)}")
     if kind is str and not isinstance(value, str):
-        raise ValueError(f"expected a string, not {value!r}")
+        raise ValueError(f"expected a string, not {_json_type(value)}")
     return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list | tuple) else "an object"
 
 
 for _kind in (bool, int, str):
@@ -141,6 +158,8 @@ def parse(kind: type[T], raw: Any, usage: str, *, arguments: bool = True) -> T:
 
 
 def invalid(message: str) -> JsonRpcInvalidParams:
-    """InvalidParams with `message`, logged as one line."""
+    """InvalidParams with `message` (clipped: values may be huge), logged as one line."""
+    if len(message) > MESSAGE_LIMIT:
+        message = f"{message[:MESSAGE_LIMIT]}... ({len(message)} characters)"
     log.warning("invalid params: %s", message)
     return JsonRpcInvalidParams(message)

@@ -98,6 +98,9 @@ async def _drive(
         n = len(result.candidates)
         failed = result.status == "failed"
         end = f"failed: {result.error}" if failed else f"{n} candidate{'s' * (n != 1)}"
+        if result.error and not failed:  # every sample failed on the model: say why
+            end += f": {result.error}"
+            server.show(types.MessageType.Warning, f"KAT run {handle.run_id}: {end}")
         return result
     except asyncio.CancelledError:
         end = "cancelled"

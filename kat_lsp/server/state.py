@@ -22,6 +22,7 @@ from kat_lsp import __version__
 from kat_lsp.safefile import NotRegular, TooLarge, read_bounded
 from kat_lsp.server.params import invalid
 from kat_lsp.server.progress import RunHandle
+from kat_lsp.server.protocol import KatProtocol
 from kat_lsp.server.wsedit import EditSupport
 
 log = logging.getLogger("kat_lsp.server")
@@ -65,8 +66,10 @@ def path_of(value: str) -> Path:
 class KatServer(LanguageServer):
     """The kat-lsp language server."""
 
+    protocol: KatProtocol
+
     def __init__(self, *, update_interval: float = 0.2) -> None:
-        super().__init__("kat-lsp", __version__)
+        super().__init__("kat-lsp", __version__, protocol_cls=KatProtocol)
         self.settings: dict[str, Any] = {}
         """Configuration overrides from initializationOptions and didChangeConfiguration."""
         self.runs: dict[str, RunHandle] = {}
@@ -117,9 +120,13 @@ class KatServer(LanguageServer):
                 "inside the folders the editor opened)"
             )
         root = path_of(value) if value else folders[0]
-        if not root.is_dir():
-            raise invalid(f"root {root}: no such folder; pass the project's folder")
-        root = root.resolve()
+        try:
+            root = root.resolve(strict=True)
+            is_dir = root.is_dir()
+        except (OSError, RuntimeError):  # missing, a name too long, a symlink loop
+            is_dir = False
+        if not is_dir:
+            raise invalid(f"root {str(root)[:200]}: no such folder; pass the project's folder")
         if not self.inside_folders(root):
             raise invalid(f"root {root} is outside the workspace folders the editor opened")
         return root

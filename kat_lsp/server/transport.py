@@ -31,9 +31,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from pygls.io_ import run_async
-
 from kat_lsp.server.state import KatServer
+from kat_lsp.server.stream import serve_stream
 
 log = logging.getLogger("kat_lsp.server")
 
@@ -126,6 +125,7 @@ class Gate:
         self.busy = False
         self.stop = threading.Event()
         self.listener: asyncio.Server | None = None
+        self.exit_code = 0
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -148,11 +148,8 @@ class Gate:
         log.info("client %s authenticated", peer or "on the socket")
         protocol = self.server.protocol
         protocol.set_writer(writer)
-        protocol.handle_message(json.loads(body, object_hook=protocol.structure_message))
-        await run_async(
-            stop_event=self.stop, reader=reader, protocol=protocol, logger=log,
-            error_handler=self.server.report_server_error,
-        )  # fmt: skip
+        protocol.accept(json.loads(body))
+        self.exit_code = await serve_stream(self.server, reader)
         self.server.shutdown()
 
     @staticmethod
@@ -176,9 +173,9 @@ class Gate:
         except (ConnectionError, OSError):
             pass
 
-    def serve(self, listen: Any) -> None:
+    def serve(self, listen: Any) -> int:
         """Run `listen(callback)` (an awaitable returning an asyncio.Server) until the
-        client is gone."""
+        client is gone; its exit code (stream.py)."""
 
         # SIGTERM ends the server the way the client's exit does: files get removed.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -192,6 +189,7 @@ class Gate:
                     await self.listener.serve_forever()
 
         asyncio.run(main())
+        return self.exit_code
 
 
 def is_loopback(host: str) -> bool:
@@ -205,7 +203,7 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
-def serve_tcp(server: KatServer, host: str, port: int, token_file: Path | None) -> None:
+def serve_tcp(server: KatServer, host: str, port: int, token_file: Path | None) -> int:
     """Listen on host:port; the token (new, or `token_file`'s) guards the connection."""
     from kat_lsp.server.tokenfile import tcp_token
 
@@ -217,7 +215,7 @@ def serve_tcp(server: KatServer, host: str, port: int, token_file: Path | None) 
         "(clients send it as initializationOptions.token)"
     )
     try:
-        Gate(server, token).serve(lambda cb: asyncio.start_server(cb, sock=sock))
+        return Gate(server, token).serve(lambda cb: asyncio.start_server(cb, sock=sock))
     finally:
         if token_file is None:
             path.unlink(missing_ok=True)
@@ -227,7 +225,7 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def serve_socket(server: KatServer, path: Path) -> None:
+def serve_socket(server: KatServer, path: Path) -> int:
     """Listen on a unix socket only the user can open (0600, same-uid peers)."""
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(os.lstat(path).st_mode):
@@ -250,7 +248,7 @@ def serve_socket(server: KatServer, path: Path) -> None:
     os.chmod(path, 0o600)
     announce(f"listening on unix socket {path} (mode 0600)")
     try:
-        Gate(server, None).serve(lambda cb: asyncio.start_unix_server(cb, sock=sock))
+        return Gate(server, None).serve(lambda cb: asyncio.start_unix_server(cb, sock=sock))
     finally:
         path.unlink(missing_ok=True)
 

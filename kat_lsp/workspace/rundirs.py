@@ -208,8 +208,9 @@ def remove_run(run_id: str) -> None:
         remove_tree(run_dir(kind, run_id))
 
 
-def prune_stale(max_age: float = 300.0) -> list[Path]:
-    """Remove the run dirs (checkouts and snapshots) no live process owns; return them.
+def prune_stale(max_age: float = 300.0, *, dry_run: bool = False) -> list[Path]:
+    """Remove the run dirs (checkouts and snapshots) no live process owns; return them
+    (with `dry_run`, only return them).
 
     Meant for start-up: a dir whose owner is alive (another server, or this process)
     is kept whatever its age; one without an owner file only after `max_age` seconds."""
@@ -225,6 +226,7 @@ def prune_stale(max_age: float = 300.0) -> list[Path]:
             alive = owner_alive(path)
             if alive or (alive is None and now - path.stat().st_mtime < max_age):
                 continue
-            remove_tree(path)
+            if not dry_run:
+                remove_tree(path)
             removed.append(path)
     return removed

@@ -107,16 +107,28 @@ function cancelled(services: Services, runId: string | undefined): undefined {
   return undefined;
 }
 
-async function announce(result: FixIssueResult, issue: string, runId: string): Promise<void> {
+/** Buttons of a run that failed, or ended without a candidate, on the model endpoint. */
+const ENDPOINT_FIXES: Record<string, [string, ...unknown[]]> = {
+  "Open Settings": ["workbench.action.openSettings", "kat."],
+  "Set API Key": [Commands.setApiKey],
+  "Show Output": [Commands.showOutput],
+};
+
+export async function announce(result: FixIssueResult, issue: string, runId: string): Promise<void> {
   const [best] = [...result.candidates].sort((a, b) => a.rank - b.rank);
   if (!best) {
-    const choice = await vscode.window.showWarningMessage(
-      `KAT finished "${firstLine(issue, 50)}" without a candidate: no sample changed the code. ` +
-        "Try more samples (kat.samples), a more precise issue text, or check the model in 'KAT: Show Output'.",
-      "Show Output",
-    );
+    const failed = result.status === "failed";
+    const text = result.error
+      ? `KAT ${failed ? "stopped" : "finished"} "${firstLine(issue, 50)}" without a candidate: ${result.error}`
+      : `KAT finished "${firstLine(issue, 50)}" without a candidate: no sample changed the code. ` +
+        "Try more samples (kat.samples), a more precise issue text, or check the model in 'KAT: Show Output'.";
+    const buttons = result.error ? Object.keys(ENDPOINT_FIXES) : ["Show Output"];
+    const choice = await (failed
+      ? vscode.window.showErrorMessage(text, ...buttons)
+      : vscode.window.showWarningMessage(text, ...buttons));
     if (choice) {
-      await vscode.commands.executeCommand(Commands.showOutput);
+      const [command, ...args] = ENDPOINT_FIXES[choice];
+      await vscode.commands.executeCommand(command, ...args);
     }
     return;
   }

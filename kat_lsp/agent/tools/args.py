@@ -1,7 +1,8 @@
 """Checking a tool call's arguments against the tool's own JSON schema.
 
 Arguments that do not fit (unknown or missing parameters, wrong types, values outside
-an enum) raise FormatError with a message for the model; the agent loop sends it back.
+an enum, nesting deeper than MAX_DEPTH) raise FormatError with a message for the model;
+the agent loop sends it back (deep nesting: kat_lsp.model.arguments).
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from kat_lsp.exceptions import FormatError
+from kat_lsp.model.arguments import MAX_DEPTH, nesting_depth, too_deep
+
+__all__ = ["MAX_DEPTH", "check_arguments"]
 
 JSON_TYPES = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
               list: "an array", dict: "an object"}  # fmt: skip
@@ -61,6 +65,8 @@ def check_arguments(schema: dict[str, Any], arguments: Any) -> dict[str, Any]:
     properties: dict[str, Any] = function["parameters"].get("properties", {})
     if not isinstance(arguments, dict):
         raise FormatError(f"{name}: the arguments must be a JSON object, not {_kind(arguments)}.")
+    if nesting_depth(arguments) > MAX_DEPTH:
+        raise too_deep(name)
     args = {key: value for key, value in arguments.items() if value is not None}
     unknown = sorted(set(args) - set(properties))
     if unknown:
