@@ -189,11 +189,12 @@ class ProcessExecutor:
         timeout: float = 60.0,
         output_cap: int = 10_000,
         env: Mapping[str, str] | None = None,
+        env_allow: Sequence[str] = (),
     ) -> None:
         self.root = Path(root).resolve()
         self.timeout = timeout
         self.output_cap = output_cap
-        self.env = command_env(env)
+        self.env = command_env(env, allow=env_allow)
 
     def argv(self, command: str) -> list[str]:
         return ["bash", "-c", command]

@@ -124,6 +124,7 @@ def server_env(tmp_path: Path, model: ScriptedServer) -> dict[str, str]:
     env.update(
         KAT_CACHE_DIR=str(tmp_path / "cache"),
         KAT_STATE_DIR=str(tmp_path / "state"),
+        KAT_CONFIG_DIR=str(tmp_path / "userconf"),  # the user's trusted_folders: none
         OPENAI_BASE_URL=model.base_url,
         OPENAI_API_KEY="test-key",
         KAT_MODEL="scripted",

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# The language-server fixtures (a repository, the scripted model, the server's environment).
+from tests.lsp.conftest import model, repo, server_env  # noqa: F401
+
 CANDIDATE_PARENTS = ("/srv", "/opt", "/mnt", os.getcwd())
 
 

@@ -34,9 +34,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from kat_lsp.model.scripted import ScriptedServer
-from tests.gitutil import git
 from tests.lsp.conftest import (
-    EXAMPLE,
     FIX_A,
     SERVER_COMMAND,
     _generate,
@@ -48,38 +46,6 @@ from tests.lsp.conftest import (
 
 INVALID_PARAMS = -32602
 RUN_ID = "20260101-000000-abcdef"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """The median example as a git repository (tests/lsp/conftest.py)."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("stats.py", "test_stats.py"):
-        shutil.copy(EXAMPLE / name, root / name)
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
-    return root
-
-
-@pytest.fixture
-def model(scripted: Callable[..., ScriptedServer]) -> ScriptedServer:
-    return scripted(make_script())
-
-
-@pytest.fixture
-def server_env(tmp_path: Path, model: ScriptedServer) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "KAT_", "XDG_"))}
-    env.update(
-        KAT_CACHE_DIR=str(tmp_path / "cache"),
-        KAT_STATE_DIR=str(tmp_path / "state"),
-        KAT_CONFIG_DIR=str(tmp_path / "userconf"),
-        OPENAI_BASE_URL=model.base_url,
-        OPENAI_API_KEY="test-key",
-        KAT_MODEL="scripted",
-    )
-    return env
 
 
 # ----- TCP ---------------------------------------------------------------------------------
