@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kat_lsp.paths import runs_dir
+from kat_lsp.safefile import NotRegular, TooLarge, read_bounded
 from kat_lsp.workspace.rundirs import process_alive, validate_name
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,8 @@ def folder_size(path: Path) -> int:
 def _alive(path: Path) -> bool:
     """Whether the process that writes this run still runs (unreadable record: no)."""
     try:
-        fd = os.open(path / "run.json", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        data = handle.read(RECORD_LIMIT + 1)
-    try:
-        record = json.loads(data) if len(data) <= RECORD_LIMIT else None
-    except ValueError:
+        record = json.loads(read_bounded(path / "run.json", RECORD_LIMIT, follow=False)[0])
+    except (OSError, NotRegular, TooLarge, ValueError):
         return False
     if not isinstance(record, dict) or record.get("status") != "running":
         return False

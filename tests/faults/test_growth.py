@@ -199,3 +199,17 @@ def test_fix_prunes_runs_past_retention_at_start(tmp_path):
 def test_prune_refuses_negative_limits(tmp_path):
     bad = prune(fix_env(tmp_path), "--older-than", "-1")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_a_fifo_run_record_does_not_stall_retention(tmp_path):
+    """A run.json that is a FIFO (no writer) is read without blocking: not a live run."""
+    from kat_lsp.pipeline.retention import _alive
+
+    run = tmp_path / "20260101-000000-abcdef"
+    run.mkdir()
+    os.mkfifo(run / "run.json")
+    done = threading.Event()
+    result: list[bool] = []
+    threading.Thread(target=lambda: (result.append(_alive(run)), done.set()), daemon=True).start()
+    assert done.wait(5), "retention blocked on a FIFO run.json"
+    assert result == [False]
