@@ -20,10 +20,9 @@ from typing import Any
 def checks(repo: Path) -> list[dict[str, str]]:
     from kat_lsp.config import load_config
     from kat_lsp.exceptions import ConfigError, SandboxUnavailable
-    from kat_lsp.sandbox import check_sandbox
+    from kat_lsp.sandbox import LocalExecutor, check_sandbox, make_executor
     from kat_lsp.sandbox.cgroups import describe_limits
     from kat_lsp.sandbox.limits import SandboxLimits
-    from kat_lsp.sandbox.process import command_env
     from kat_lsp.userconfig import is_trusted, user_config_file
 
     out: list[dict[str, str]] = []
@@ -52,8 +51,13 @@ def checks(repo: Path) -> list[dict[str, str]]:
     except SandboxUnavailable as exc:
         add("sandbox", "fail", str(exc))
     add("limits", "ok", describe_limits(SandboxLimits.from_config(config)))
-    names = sorted(command_env(allow=config.sandbox_env))
-    add("environment", "ok", "commands see only: " + " ".join(names))
+    # The environment the executor of a run would hand its commands (sandbox or not).
+    try:
+        executor = make_executor(repo, config)
+    except SandboxUnavailable:
+        executor = LocalExecutor(repo, env_allow=config.sandbox_env)
+    env = getattr(executor, "env", {})
+    add("environment", "ok", "commands see only: " + " ".join(sorted(env)))
     if not config.base_url or not config.model:
         add(
             "endpoint", "warn", "no model endpoint or model configured (OPENAI_BASE_URL, KAT_MODEL)"
